@@ -1,0 +1,61 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Write(_message.Message):
+    __slots__ = ("key", "value", "delete", "check", "expect_ts")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    DELETE_FIELD_NUMBER: _ClassVar[int]
+    CHECK_FIELD_NUMBER: _ClassVar[int]
+    EXPECT_TS_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    value: bytes
+    delete: bool
+    check: bool
+    expect_ts: int
+    def __init__(self, key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., delete: _Optional[bool] = ..., check: _Optional[bool] = ..., expect_ts: _Optional[int] = ...) -> None: ...
+
+class ReadRange(_message.Message):
+    __slots__ = ("start", "end", "unbounded", "read_ts")
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    UNBOUNDED_FIELD_NUMBER: _ClassVar[int]
+    READ_TS_FIELD_NUMBER: _ClassVar[int]
+    start: bytes
+    end: bytes
+    unbounded: bool
+    read_ts: int
+    def __init__(self, start: _Optional[bytes] = ..., end: _Optional[bytes] = ..., unbounded: _Optional[bool] = ..., read_ts: _Optional[int] = ...) -> None: ...
+
+class TransactionCommand(_message.Message):
+    __slots__ = ("writes", "reads")
+    WRITES_FIELD_NUMBER: _ClassVar[int]
+    READS_FIELD_NUMBER: _ClassVar[int]
+    writes: _containers.RepeatedCompositeFieldContainer[Write]
+    reads: _containers.RepeatedCompositeFieldContainer[ReadRange]
+    def __init__(self, writes: _Optional[_Iterable[_Union[Write, _Mapping]]] = ..., reads: _Optional[_Iterable[_Union[ReadRange, _Mapping]]] = ...) -> None: ...
+
+class GarbageCollectCommand(_message.Message):
+    __slots__ = ("watermark",)
+    WATERMARK_FIELD_NUMBER: _ClassVar[int]
+    watermark: int
+    def __init__(self, watermark: _Optional[int] = ...) -> None: ...
+
+class Command(_message.Message):
+    __slots__ = ("txn", "gc")
+    TXN_FIELD_NUMBER: _ClassVar[int]
+    GC_FIELD_NUMBER: _ClassVar[int]
+    txn: TransactionCommand
+    gc: GarbageCollectCommand
+    def __init__(self, txn: _Optional[_Union[TransactionCommand, _Mapping]] = ..., gc: _Optional[_Union[GarbageCollectCommand, _Mapping]] = ...) -> None: ...
+
+class CommandBatch(_message.Message):
+    __slots__ = ("commands",)
+    COMMANDS_FIELD_NUMBER: _ClassVar[int]
+    commands: _containers.RepeatedCompositeFieldContainer[Command]
+    def __init__(self, commands: _Optional[_Iterable[_Union[Command, _Mapping]]] = ...) -> None: ...

@@ -1,0 +1,141 @@
+"""Replicated commands: their wire form and the stateless processor that applies them.
+
+A `Command` is what one transaction (or one maintenance step) asks every
+replica to do. `encode`/`decode` map it to the protobuf in
+`proto/commands.proto`; `apply_command` executes it against an MVCC store at
+a log index. The processor holds no state of its own, so the very same code
+applies live entries, replays the journal after a restart and serves the
+local (non-Raft) engine.
+
+Outcome per command: `CommandResult(commit_ts)` on success, or a
+`SerializationFailure` carried in the result (deterministic: every replica
+reaches the same verdict). Anything else raised while applying is a bug or a
+broken disk, and the caller must stop the node rather than diverge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from quorumdb.proto import commands_pb2 as pb
+from quorumdb.storage.errors import QuorumError, SerializationFailure
+from quorumdb.storage.mvcc import MVCC, ReadRange, Write, WriteSet
+
+__all__ = [
+    "TxnCommand",
+    "GCCommand",
+    "Command",
+    "CommandResult",
+    "encode",
+    "decode",
+    "encode_batch",
+    "decode_batch",
+    "apply_command",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class TxnCommand:
+    write_set: WriteSet
+
+
+@dataclass(frozen=True, slots=True)
+class GCCommand:
+    watermark: int
+
+
+Command = TxnCommand | GCCommand
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    commit_ts: int
+    error: QuorumError | None = None
+
+    def raise_error(self) -> int:
+        """Return commit_ts, or raise the deterministic error the command failed with."""
+        if self.error is not None:
+            raise self.error
+        return self.commit_ts
+
+
+def _to_pb(command: Command) -> pb.Command:
+    msg = pb.Command()
+    if isinstance(command, TxnCommand):
+        txn = msg.txn
+        txn.SetInParent()
+        writes = txn.writes
+        for w in command.write_set.writes:
+            pw = writes.add(key=w.key)
+            if w.value is None:
+                pw.delete = True
+            else:
+                pw.value = w.value
+            if w.expect_ts is not None:
+                pw.check = True
+                pw.expect_ts = w.expect_ts
+        for r in command.write_set.reads:
+            txn.reads.add(
+                start=r.start, end=r.end or b"", unbounded=r.end is None, read_ts=r.read_ts
+            )
+    elif isinstance(command, GCCommand):
+        msg.gc.watermark = command.watermark
+    else:  # pragma: no cover - exhaustive
+        raise TypeError(f"not a command: {command!r}")
+    return msg
+
+
+def _from_pb(msg: pb.Command) -> Command:
+    kind = msg.WhichOneof("kind")
+    if kind == "txn":
+        writes = tuple(
+            Write(
+                w.key,
+                None if w.delete else w.value,
+                w.expect_ts if w.check else None,
+            )
+            for w in msg.txn.writes
+        )
+        reads = tuple(
+            ReadRange(r.start, None if r.unbounded else r.end, r.read_ts) for r in msg.txn.reads
+        )
+        return TxnCommand(WriteSet(writes, reads))
+    if kind == "gc":
+        return GCCommand(msg.gc.watermark)
+    raise ValueError(f"unknown command kind {kind!r}")
+
+
+def encode(command: Command) -> bytes:
+    return _to_pb(command).SerializeToString()
+
+
+def decode(data: bytes) -> Command:
+    msg = pb.Command()
+    msg.ParseFromString(data)
+    return _from_pb(msg)
+
+
+def encode_batch(commands: list[Command]) -> bytes:
+    batch = pb.CommandBatch()
+    batch.commands.extend(_to_pb(c) for c in commands)
+    return batch.SerializeToString()
+
+
+def decode_batch(data: bytes) -> list[Command]:
+    batch = pb.CommandBatch()
+    batch.ParseFromString(data)
+    return [_from_pb(c) for c in batch.commands]
+
+
+def apply_command(mvcc: MVCC, command: Command, index: int, *, sync: bool = False) -> CommandResult:
+    """Apply one command at log `index`. Idempotent: an index <= applied_index is skipped."""
+    if isinstance(command, TxnCommand):
+        try:
+            mvcc.apply(command.write_set, index, sync=sync)
+        except SerializationFailure as exc:
+            return CommandResult(index, exc)
+        return CommandResult(index)
+    if isinstance(command, GCCommand):
+        mvcc.gc(command.watermark, index)
+        return CommandResult(index)
+    raise TypeError(f"not a command: {command!r}")  # pragma: no cover

@@ -1,0 +1,305 @@
+"""Multi-version concurrency control over a `KVEngine`.
+
+Every write creates a *version* of a key stamped with its commit timestamp
+(``commit_ts``); a reader at ``read_ts`` sees, for each key, the newest version
+with ``commit_ts <= read_ts``. In a cluster ``commit_ts`` is the Raft log index
+of the transaction's entry and ``read_ts`` is an ``applied_index``, so a
+snapshot is simply "the state after entry N".
+
+Physical layout (bytes)::
+
+    0x00 <name>                          metadata (applied_index, gc watermark)
+    0x01 <escaped user key> <~commit_ts>  one version; value 0x01+row or 0x00 (deleted)
+
+User keys are escaped (0x00 -> 0x00 0xFF, then a 0x00 0x00 terminator) so that
+no user key is a prefix of another in the physical order, and the commit
+timestamp is stored inverted (big-endian of 2**64-1-ts) so that the newest
+version of a key comes first: a point read at ``read_ts`` is one seek.
+
+Invariants:
+
+* `apply` is the only writer. It validates a `WriteSet` against the latest
+  versions and then writes all its versions *and* the new ``applied_index``
+  in one atomic batch; when validation fails it still advances
+  ``applied_index`` (so replaying the entry is a no-op) and raises
+  `SerializationFailure`. The outcome depends only on the store and the
+  write set, so every replica reaches the same verdict.
+* Entries with an index ``<= applied_index`` were applied already; `apply`
+  skips them, which makes replaying a journal after a restart harmless.
+* `gc` only removes versions that no reader at ``ts >= watermark`` can see.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from .engine import Batch, KVEngine
+from .errors import SerializationFailure
+
+__all__ = ["MVCC", "Write", "ReadRange", "WriteSet", "ApplyOutcome", "TS_MAX"]
+
+TS_MAX = (1 << 64) - 1
+_META = b"\x00"
+_VERSION = b"\x01"
+_APPLIED_INDEX = _META + b"applied_index"
+_GC_WATERMARK = _META + b"gc_watermark"
+_PUT = b"\x01"
+_TOMBSTONE = b"\x00"
+_pack_ts = struct.Struct(">Q").pack
+_unpack_ts = struct.Struct(">Q").unpack
+
+
+def _esc(key: bytes) -> bytes:
+    return key.replace(b"\x00", b"\x00\xff") + b"\x00\x00"
+
+
+def _unesc(body: bytes) -> bytes:
+    # body is the escaped key without its 0x00 0x00 terminator
+    return body.replace(b"\x00\xff", b"\x00")
+
+
+def _inv(ts: int) -> bytes:
+    return _pack_ts(TS_MAX - ts)
+
+
+def _ts_of(raw_key: bytes) -> int:
+    return TS_MAX - _unpack_ts(raw_key[-8:])[0]
+
+
+def _bound(key: bytes) -> bytes:
+    """Physical key that sorts before every version of `key` and after every smaller key."""
+    return _VERSION + key.replace(b"\x00", b"\x00\xff") + b"\x00\x00"
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """Set `key` to `value` (None deletes it).
+
+    `expect_ts` is the version the writer read: the write is only valid if the
+    key has no version newer than it. None means "don't check" (blind write).
+    """
+
+    key: bytes
+    value: bytes | None
+    expect_ts: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadRange:
+    """A range a SERIALIZABLE transaction read at `read_ts`: nothing in it may have changed since."""
+
+    start: bytes
+    end: bytes | None
+    read_ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class WriteSet:
+    writes: tuple[Write, ...]
+    reads: tuple[ReadRange, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyOutcome:
+    applied: bool  # False: skipped, index already applied
+    index: int
+
+
+class MVCC:
+    """Versioned reads and validated writes on top of a `KVEngine`."""
+
+    def __init__(self, engine: KVEngine) -> None:
+        self.engine = engine
+        raw = engine.get(_APPLIED_INDEX)
+        self._applied_index = _unpack_ts(raw)[0] if raw else 0
+        self._apply_lock = threading.Lock()
+
+    # ---- reads -------------------------------------------------------------
+
+    @property
+    def applied_index(self) -> int:
+        """The index of the last applied entry: the newest consistent read timestamp."""
+        return self._applied_index
+
+    def get(self, key: bytes, read_ts: int) -> bytes | None:
+        """The value of `key` visible at `read_ts`, or None if absent or deleted."""
+        found = self.get_version(key, read_ts)
+        return found[0] if found else None
+
+    def get_version(self, key: bytes, read_ts: int) -> tuple[bytes | None, int] | None:
+        """(value or None if deleted, commit_ts) of the version visible at `read_ts`."""
+        prefix = _bound(key)
+        pair = self.engine.seek(prefix + _inv(read_ts), prefix[:-1] + b"\x01")
+        if pair is None:
+            return None
+        raw_key, raw_value = pair
+        value = raw_value[1:] if raw_value[:1] == _PUT else None
+        return value, _ts_of(raw_key)
+
+    def latest_ts(self, key: bytes) -> int:
+        """commit_ts of the newest version of `key` (including a deletion), 0 if none."""
+        prefix = _bound(key)
+        pair = self.engine.seek(prefix, prefix[:-1] + b"\x01")
+        return _ts_of(pair[0]) if pair else 0
+
+    def scan(
+        self, start: bytes, end: bytes | None, read_ts: int, *, reverse: bool = False
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Live (key, value) pairs visible at `read_ts` with start <= key < end, in key order."""
+        lo = _bound(start)
+        hi = _bound(end) if end is not None else b"\x02"
+        if reverse:
+            return self._scan_reverse(lo, hi, read_ts)
+        return self._scan_forward(lo, hi, read_ts)
+
+    def _scan_forward(self, lo: bytes, hi: bytes, read_ts: int) -> Iterator[tuple[bytes, bytes]]:
+        decided = None
+        for raw_key, raw_value in self.engine.scan(lo, hi):
+            body = raw_key[1:-10]
+            if body == decided:
+                continue
+            if _ts_of(raw_key) > read_ts:
+                continue
+            decided = body
+            if raw_value[:1] == _PUT:
+                yield _unesc(body), raw_value[1:]
+
+    def _scan_reverse(self, lo: bytes, hi: bytes, read_ts: int) -> Iterator[tuple[bytes, bytes]]:
+        # Backwards, the versions of one key arrive oldest first: keep the newest visible one.
+        current = None
+        best: bytes | None = None
+        for raw_key, raw_value in self.engine.scan(lo, hi, reverse=True):
+            body = raw_key[1:-10]
+            if body != current:
+                if best is not None and best[:1] == _PUT:
+                    yield _unesc(current), best[1:]  # type: ignore[arg-type]
+                current, best = body, None
+            if _ts_of(raw_key) <= read_ts:
+                best = raw_value
+        if best is not None and best[:1] == _PUT:
+            yield _unesc(current), best[1:]  # type: ignore[arg-type]
+
+    def changed_since(self, start: bytes, end: bytes | None, read_ts: int) -> bytes | None:
+        """The first key in [start, end) with a version newer than `read_ts`, or None."""
+        lo = _bound(start)
+        hi = _bound(end) if end is not None else b"\x02"
+        for raw_key, _ in self.engine.scan(lo, hi):
+            if _ts_of(raw_key) > read_ts:
+                return _unesc(raw_key[1:-10])
+        return None
+
+    # ---- writes ------------------------------------------------------------
+
+    def check(self, write_set: WriteSet) -> None:
+        """Raise SerializationFailure if `write_set` no longer applies cleanly."""
+        for write in write_set.writes:
+            if write.expect_ts is not None and self.latest_ts(write.key) > write.expect_ts:
+                raise SerializationFailure(
+                    "could not serialize access due to concurrent update",
+                    detail=f"key {write.key.hex()} changed after version {write.expect_ts}",
+                )
+        for read in write_set.reads:
+            changed = self.changed_since(read.start, read.end, read.read_ts)
+            if changed is not None:
+                raise SerializationFailure(
+                    "could not serialize access due to read/write dependencies among transactions",
+                    detail=f"key {changed.hex()} changed after {read.read_ts}",
+                    hint="The transaction might succeed if retried.",
+                )
+
+    def apply(self, write_set: WriteSet, index: int, *, sync: bool = False) -> ApplyOutcome:
+        """Validate and write `write_set` at commit_ts = `index`, advancing applied_index.
+
+        Raises SerializationFailure (after recording `index` as applied) when an
+        expected version no longer holds.
+        """
+        with self._apply_lock:
+            if index <= self._applied_index:
+                return ApplyOutcome(False, index)
+            try:
+                self.check(write_set)
+            except SerializationFailure:
+                self.advance(index, sync=sync)
+                raise
+            batch = Batch()
+            suffix = _inv(index)
+            for write in write_set.writes:
+                raw_key = _bound(write.key) + suffix
+                if write.value is None:
+                    batch.put(raw_key, _TOMBSTONE)
+                else:
+                    batch.put(raw_key, _PUT + write.value)
+            batch.put(_APPLIED_INDEX, _pack_ts(index))
+            self.engine.write(batch, sync=sync)
+            self._applied_index = index
+            return ApplyOutcome(True, index)
+
+    def advance(self, index: int, *, sync: bool = False) -> None:
+        """Record `index` as applied without writing data (no-op entries, failed validation)."""
+        if index <= self._applied_index:
+            return
+        batch = Batch()
+        batch.put(_APPLIED_INDEX, _pack_ts(index))
+        self.engine.write(batch, sync=sync)
+        self._applied_index = index
+
+    # ---- garbage collection ------------------------------------------------
+
+    @property
+    def gc_watermark(self) -> int:
+        raw = self.engine.get(_GC_WATERMARK)
+        return _unpack_ts(raw)[0] if raw else 0
+
+    def gc(self, watermark: int, index: int, *, max_keys: int | None = None) -> int:
+        """Drop versions invisible to every reader at ts >= `watermark`; returns versions removed.
+
+        For each key, the newest version <= watermark is kept (unless it is a
+        deletion, which is dropped too) and every older one removed. Runs as a
+        replicated command at log `index`, so every replica removes the same
+        versions.
+        """
+        with self._apply_lock:
+            if index <= self._applied_index:
+                return 0
+            batch = Batch()
+            body_seen = None
+            kept_visible = False
+            removed = 0
+            for raw_key, raw_value in self.engine.scan(_VERSION, b"\x02"):
+                body = raw_key[1:-10]
+                if body != body_seen:
+                    body_seen, kept_visible = body, False
+                ts = _ts_of(raw_key)
+                if ts > watermark:
+                    continue
+                if not kept_visible:
+                    kept_visible = True
+                    if raw_value[:1] == _PUT:
+                        continue
+                batch.delete(raw_key)
+                removed += 1
+            batch.put(_GC_WATERMARK, _pack_ts(watermark))
+            batch.put(_APPLIED_INDEX, _pack_ts(index))
+            self.engine.write(batch)
+            self._applied_index = index
+            return removed
+
+    # ---- whole-store helpers ---------------------------------------------
+
+    def digest(self) -> str:
+        """SHA-256 over every stored pair: equal on replicas that applied the same entries."""
+        h = hashlib.sha256()
+        for key, value in self.engine.scan(b""):
+            h.update(struct.pack(">II", len(key), len(value)))
+            h.update(key)
+            h.update(value)
+        return h.hexdigest()
+
+    def reload(self) -> None:
+        """Re-read metadata after the engine's contents were replaced (snapshot install)."""
+        raw = self.engine.get(_APPLIED_INDEX)
+        self._applied_index = _unpack_ts(raw)[0] if raw else 0
