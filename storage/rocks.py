@@ -20,8 +20,8 @@ from rocksdict import (
     DBCompressionType,
     FlushOptions,
     Options,
-    ReadOptions,
     Rdict,
+    ReadOptions,
     WriteBatch,
     WriteOptions,
 )
