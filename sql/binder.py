@@ -1,0 +1,615 @@
+"""The binder: syntax-tree expressions -> typed, name-resolved `bound` expressions.
+
+It resolves column names against a `Scope` (the relations in FROM), infers
+types the way PostgreSQL's parse analysis does (an untyped literal takes its
+type from context, and is converted right away so that a bad literal fails
+with its position: 22P02 at character n), picks operators and casts, and
+folds operations on constants (as PostgreSQL's planner does, so ``1/0`` fails
+even when no row is read).
+
+Aggregate calls are collected into `Binder.aggregates` and replaced by
+`AggRef` placeholders; the planner then rewrites the expressions above the
+Aggregate node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from quorumdb.storage.errors import DatatypeMismatch, QuorumError, SyntaxErrorSQL
+
+from . import ast
+from . import types as T
+from .bound import (
+    AggCall,
+    AggRef,
+    AndExpr,
+    BoolTest,
+    BoundExpr,
+    Call,
+    CaseExpr,
+    CastExpr,
+    CoalesceExpr,
+    ColumnRef,
+    Const,
+    DistinctExpr,
+    InListExpr,
+    NotExpr,
+    NullIfExpr,
+    NullTest,
+    OrExpr,
+    ParamRef,
+    SessionValue,
+    column_refs,
+)
+from .casts import CannotCoerce, CastContext, find_cast
+from .expr import evaluate
+from .functions import (
+    comparison_impl,
+    comparison_type,
+    is_aggregate,
+    operator_error,
+    resolve_aggregate,
+    resolve_binary,
+    resolve_function,
+    resolve_function_error,
+    resolve_unary,
+)
+from .scope import Scope, pos
+from .types import SqlType
+
+__all__ = ["Binder", "BindContext", "common_type", "coerce"]
+
+_SESSION_FUNCTIONS = {
+    "current_user": T.TEXT,
+    "session_user": T.TEXT,
+    "current_database": T.TEXT,
+    "current_schema": T.TEXT,
+}
+
+
+class BindContext:
+    """What all binders of one statement share.
+
+    `param_types[i]` is the type of $(i+1); None there means "infer it from
+    context" (typed like an untyped literal), and `param_types=None` means
+    parameters are not allowed (simple query protocol). `fold_errors` holds
+    errors from evaluating constant expressions: PostgreSQL folds constants
+    when planning, after parse analysis, so such an error is raised only once
+    the whole statement has been analysed (`raise_deferred`) and any analysis
+    error in it wins.
+    """
+
+    __slots__ = ("param_types", "fold_errors")
+
+    def __init__(self, param_types: list[SqlType | None] | None = None) -> None:
+        self.param_types = param_types
+        self.fold_errors: list[QuorumError] = []
+
+    def raise_deferred(self) -> None:
+        if self.fold_errors:
+            raise self.fold_errors[0]
+
+
+def coerce(
+    e: BoundExpr,
+    target: SqlType,
+    context: CastContext,
+    on_error: Callable[[], QuorumError],
+    literal_location: int = -1,
+    fold_errors: list[QuorumError] | None = None,
+) -> BoundExpr:
+    """Convert `e` to `target`. An untyped literal is converted now (an invalid one
+    fails with its position); a typed constant is folded, its error deferred into
+    `fold_errors` when given."""
+    if e.type == target:
+        return e
+    if isinstance(e, Const) and e.type.oid == T.UNKNOWN.oid and e.value is not None:
+        # The input function reports the literal's position; the type modifier (a
+        # separate step in PostgreSQL, e.g. varchar's length check) does not.
+        cast = find_cast(e.type, target.base, context)
+        if cast is None:
+            raise on_error()
+        try:
+            value = cast.fn(e.value) if cast.fn else e.value
+        except QuorumError as exc:
+            if exc.position is None:
+                exc.position = pos(literal_location)
+            raise
+        if target.typmod >= 0:
+            modifier = find_cast(target.base, target, context)
+            if modifier is not None and modifier.fn is not None:
+                try:
+                    value = modifier.fn(value)
+                except QuorumError as exc:
+                    # PostgreSQL applies a type modifier as a separate step, folded at plan time.
+                    if fold_errors is None:
+                        raise
+                    fold_errors.append(exc)
+                    return CastExpr(target, Const(target.base, value), modifier.fn, False)
+        return Const(target, value)
+    if isinstance(e, Const) and e.value is None:
+        if find_cast(e.type, target, context) is None and e.type.oid != T.UNKNOWN.oid:
+            raise on_error()
+        return Const(target, None)
+    cast = find_cast(e.type, target, context)
+    if cast is None:
+        raise on_error()
+    result = CastExpr(target, e, cast.fn, context is CastContext.EXPLICIT)
+    if isinstance(e, Const):
+        try:
+            return Const(target, evaluate(result))
+        except QuorumError as exc:
+            if fold_errors is None:
+                raise
+            fold_errors.append(exc)
+    return result
+
+
+def common_type(types: list[tuple[SqlType, int]], construct: str | None) -> SqlType:
+    """PostgreSQL's select_common_type for our types (CASE, COALESCE, VALUES, IN).
+
+    With `construct` None there is no error: the result is UNKNOWN when the
+    types cannot be matched."""
+    known = [(t, loc) for t, loc in types if t.oid != T.UNKNOWN.oid]
+    if not known:
+        return T.TEXT
+    first, _ = known[0]
+    if all(t == first for t, _ in known):
+        return first.base  # inputs are converted without a type modifier
+    # Keep the current type unless it is its category's preferred one (double
+    # precision, text) or the next type is reachable from it implicitly and
+    # not the other way round (int4 then numeric -> numeric).
+    result = first.base
+    for t, loc in known[1:]:
+        t = t.base
+        if t == result:
+            continue
+        if t.category != result.category:
+            if construct is None:
+                return T.UNKNOWN
+            raise DatatypeMismatch(
+                f"{construct} types {result} and {t} cannot be matched", position=pos(loc)
+            )
+        if (
+            result not in (T.FLOAT8, T.TEXT)
+            and find_cast(result, t, CastContext.IMPLICIT) is not None
+            and find_cast(t, result, CastContext.IMPLICIT) is None
+        ):
+            result = t
+    return result
+
+
+def _location(node: ast.Expr) -> int:
+    return ast.leftmost_location(node)
+
+
+class Binder:
+    """Binds expressions of one clause (or query block) against `scope`."""
+
+    def __init__(
+        self,
+        scope: Scope,
+        context: BindContext,
+        *,
+        aggregates_allowed: str | None = None,
+    ) -> None:
+        self.scope = scope
+        self.context = context
+        self.param_types = context.param_types
+        # None: aggregates collected; else the clause name for the 42803 error ("WHERE")
+        self.aggregates_allowed = aggregates_allowed
+        self.aggregates: list[AggCall] = []
+        self._agg_locations: list[int] = []  # of every aggregate call bound so far
+
+    def with_scope(self, scope: Scope, clause: str | None) -> Binder:
+        """A binder for another clause of the same statement (shares the parameter types)."""
+        return Binder(scope, self.context, aggregates_allowed=clause)
+
+    # ---- entry points -------------------------------------------------------------
+
+    def bind(self, node: ast.Expr) -> BoundExpr:
+        method = getattr(self, "_bind_" + type(node).__name__, None)
+        if method is None:
+            raise QuorumError(f"unexpected expression {type(node).__name__}", sqlstate="XX000")
+        return method(node)  # type: ignore[no-any-return]
+
+    def bind_condition(self, node: ast.Expr, clause: str) -> BoundExpr:
+        """A boolean clause such as WHERE: must be boolean (42804 otherwise)."""
+        return self.to_bool(self.bind(node), clause, _location(node))
+
+    def bind_output(self, node: ast.Expr) -> BoundExpr:
+        """A value that leaves the query: an untyped literal becomes text."""
+        e = self.bind(node)
+        if e.type.oid == T.UNKNOWN.oid:
+            return self._coerce(
+                e, T.TEXT, CastContext.IMPLICIT, partial(_mismatch, e, T.TEXT, _location(node))
+            )
+        return e
+
+    def to_bool(self, e: BoundExpr, construct: str, location: int) -> BoundExpr:
+        if e.type.oid == T.BOOL.oid:
+            return e
+        if e.type.oid == T.UNKNOWN.oid:
+            return self._coerce(
+                e, T.BOOL, CastContext.IMPLICIT, partial(_mismatch, e, T.BOOL, location), location
+            )
+        raise DatatypeMismatch(
+            f"argument of {construct} must be type boolean, not type {e.type.base}",
+            position=pos(location),
+        )
+
+    def coerce_literal(
+        self, e: BoundExpr, target: SqlType, location: int, on_error: Callable[[], QuorumError]
+    ) -> BoundExpr:
+        if isinstance(e, ParamRef) and e.type.oid == T.UNKNOWN.oid:
+            return self._infer_param(e, target)
+        return self._coerce(e, target, CastContext.IMPLICIT, on_error, location)
+
+    def _coerce(
+        self,
+        e: BoundExpr,
+        target: SqlType,
+        context: CastContext,
+        on_error: Callable[[], QuorumError],
+        location: int = -1,
+    ) -> BoundExpr:
+        return coerce(e, target, context, on_error, location, self.context.fold_errors)
+
+    def _infer_param(self, e: ParamRef, target: SqlType) -> BoundExpr:
+        assert self.param_types is not None
+        self.param_types[e.index] = target.base
+        return ParamRef(target.base, e.index)
+
+    # ---- leaves --------------------------------------------------------------------
+
+    def _bind_Literal(self, node: ast.Literal) -> BoundExpr:
+        kind, value = node.kind, node.value
+        if kind == "int":
+            lo, hi, _ = T.INT_RANGES[T.INT4.oid]
+            return Const(T.INT4 if lo <= value <= hi else T.INT8, value)  # type: ignore[operator]
+        if kind == "numeric":
+            return Const(T.NUMERIC, T.parse_text(T.NUMERIC, value))  # type: ignore[arg-type]
+        if kind == "string":
+            return Const(T.UNKNOWN, value)
+        if kind == "bool":
+            return Const(T.BOOL, value)
+        return Const(T.UNKNOWN, None)
+
+    def _bind_ColumnName(self, node: ast.ColumnName) -> BoundExpr:
+        c = self.scope.resolve(node.parts, node.location)
+        return ColumnRef(
+            c.type, c.index, c.name, c.table_oid, c.column_number, node.location, c.relation
+        )
+
+    def _bind_Param(self, node: ast.Param) -> BoundExpr:
+        n = node.number
+        if self.param_types is None or n < 1 or n > max(len(self.param_types), 65535):
+            raise QuorumError(
+                f"there is no parameter ${n}", sqlstate="42P02", position=pos(node.location)
+            )
+        while len(self.param_types) < n:
+            self.param_types.append(None)
+        known = self.param_types[n - 1]
+        return ParamRef(known if known is not None else T.UNKNOWN, n - 1)
+
+    def _bind_Star(self, node: ast.Star) -> BoundExpr:
+        raise SyntaxErrorSQL("* is not allowed here", position=pos(node.location))
+
+    def _bind_Default(self, node: ast.Default) -> BoundExpr:
+        raise SyntaxErrorSQL("DEFAULT is not allowed in this context", position=pos(node.location))
+
+    # ---- operators -------------------------------------------------------------------
+
+    def _apply(
+        self, op_name: str, args: list[BoundExpr], nodes: list[ast.Expr], location: int
+    ) -> BoundExpr:
+        """Resolve and apply an operator to bound arguments."""
+        if len(args) == 1:
+            op = resolve_unary(op_name, args[0].type, pos(location))
+        else:
+            op = resolve_binary(op_name, args[0].type, args[1].type, pos(location))
+        left = args[0].type if len(args) == 2 else None
+        error = partial(operator_error, op_name, left, args[-1].type, pos(location))
+        converted = tuple(
+            self.coerce_literal(a, want, _location(n), error)
+            for a, want, n in zip(args, op.args, nodes, strict=False)
+        )
+        return self._fold(Call(op.result, op, converted))
+
+    def _fold(self, e: BoundExpr) -> BoundExpr:
+        if isinstance(e, Call) and all(isinstance(a, Const) for a in e.args):
+            try:
+                return Const(e.type, evaluate(e))
+            except QuorumError as exc:
+                self.context.fold_errors.append(exc)
+        return e
+
+    def _bind_UnaryOp(self, node: ast.UnaryOp) -> BoundExpr:
+        operand = self.bind(node.operand)
+        if node.op == "-" and isinstance(operand, Const) and operand.type.oid == T.UNKNOWN.oid:
+            location = _location(node.operand)
+            operand = self._coerce(
+                operand,
+                T.NUMERIC,
+                CastContext.IMPLICIT,
+                partial(_mismatch, operand, T.NUMERIC, location),
+            )
+        return self._apply(node.op, [operand], [node.operand], node.location)
+
+    def _bind_BinaryOp(self, node: ast.BinaryOp) -> BoundExpr:
+        left, right = self.bind(node.left), self.bind(node.right)
+        if node.op in ("is distinct from", "is not distinct from"):
+            t = comparison_type(left.type, right.type)
+            if t is None:
+                raise operator_error("=", left.type, right.type, pos(node.location))
+            err = lambda: operator_error("=", left.type, right.type, pos(node.location))  # noqa: E731
+            return DistinctExpr(
+                T.BOOL,
+                self.coerce_literal(left, t, _location(node.left), err),
+                self.coerce_literal(right, t, _location(node.right), err),
+                comparison_impl(t, "="),
+                negated=node.op == "is not distinct from",
+            )
+        if node.op in ("!=",):
+            return self._apply("<>", [left, right], [node.left, node.right], node.location)
+        return self._apply(node.op, [left, right], [node.left, node.right], node.location)
+
+    def _bind_BoolOp(self, node: ast.BoolOp) -> BoundExpr:
+        construct = node.op.upper()
+        args: list[BoundExpr] = []
+        for a in node.args:
+            b = self.to_bool(self.bind(a), construct, _location(a))
+            # flatten nested ANDs/ORs: a AND (b AND c) -> AND(a, b, c)
+            if (
+                node.op == "and"
+                and isinstance(b, AndExpr)
+                or node.op == "or"
+                and isinstance(b, OrExpr)
+            ):
+                args.extend(b.args)  # type: ignore[attr-defined]
+            else:
+                args.append(b)
+        if node.op == "and":
+            return AndExpr(T.BOOL, tuple(args))
+        return OrExpr(T.BOOL, tuple(args))
+
+    def _bind_Not(self, node: ast.Not) -> BoundExpr:
+        arg = self.to_bool(self.bind(node.operand), "NOT", _location(node.operand))
+        if isinstance(arg, Const):
+            return Const(T.BOOL, None if arg.value is None else not arg.value)
+        return NotExpr(T.BOOL, arg)
+
+    def _bind_IsNull(self, node: ast.IsNull) -> BoundExpr:
+        return NullTest(T.BOOL, self.bind(node.operand), node.negated)
+
+    def _bind_BooleanTest(self, node: ast.BooleanTest) -> BoundExpr:
+        construct = f"IS {'NOT ' if node.negated else ''}{node.test.upper()}"
+        arg = self.to_bool(self.bind(node.operand), construct, _location(node.operand))
+        test = {"true": True, "false": False, "unknown": None}[node.test]
+        return BoolTest(T.BOOL, arg, test, node.negated)
+
+    def _bind_Between(self, node: ast.Between) -> BoundExpr:
+        def range_test(low: ast.Expr, high: ast.Expr) -> BoundExpr:
+            if node.negated:
+                return self._bind_BoolOp(
+                    ast.BoolOp(
+                        "or",
+                        (
+                            ast.BinaryOp("<", node.operand, low, node.location),
+                            ast.BinaryOp(">", node.operand, high, node.location),
+                        ),
+                        node.location,
+                    )
+                )
+            return self._bind_BoolOp(
+                ast.BoolOp(
+                    "and",
+                    (
+                        ast.BinaryOp(">=", node.operand, low, node.location),
+                        ast.BinaryOp("<=", node.operand, high, node.location),
+                    ),
+                    node.location,
+                )
+            )
+
+        if not node.symmetric:
+            return range_test(node.low, node.high)
+        first, second = range_test(node.low, node.high), range_test(node.high, node.low)
+        if node.negated:
+            return AndExpr(T.BOOL, (first, second))
+        return OrExpr(T.BOOL, (first, second))
+
+    def _bind_InList(self, node: ast.InList) -> BoundExpr:
+        """As PostgreSQL: the row-independent items that share a type with the operand
+        form one list test; every other item is compared separately (OR-ed for IN,
+        AND-ed for NOT IN)."""
+        op = "<>" if node.negated else "="
+        arg = self.bind(node.operand)
+        items = [(self.bind(n), n) for n in node.items]
+        constants = [(b, n) for b, n in items if not column_refs(b)]
+        separate = items
+        parts: list[BoundExpr] = []
+        if len(constants) > 1:
+            t = common_type([(arg.type, -1)] + [(b.type, -1) for b, _ in constants], None)
+            if t.oid != T.UNKNOWN.oid and all(
+                find_cast(x.type, t, CastContext.IMPLICIT) is not None
+                for x in [arg] + [b for b, _ in constants]
+            ):
+                err = partial(operator_error, "=", arg.type, t, pos(node.location))
+                converted = tuple(
+                    self.coerce_literal(b, t, _location(n), err) for b, n in constants
+                )
+                list_arg = self.coerce_literal(arg, t, _location(node.operand), err)
+                parts.append(
+                    InListExpr(T.BOOL, list_arg, converted, comparison_impl(t, "="), node.negated)
+                )
+                separate = [(b, n) for b, n in items if column_refs(b)]
+        for b, n in separate:
+            parts.append(self._apply(op, [arg, b], [node.operand, n], node.location))
+        if len(parts) == 1:
+            return parts[0]
+        return AndExpr(T.BOOL, tuple(parts)) if node.negated else OrExpr(T.BOOL, tuple(parts))
+
+    def _bind_Cast(self, node: ast.Cast) -> BoundExpr:
+        target = T.type_from_name(node.type.names, node.type.modifiers, pos(node.type.location))
+        arg = self.bind(node.operand)
+        if isinstance(arg, ParamRef) and arg.type.oid == T.UNKNOWN.oid:
+            inferred = self._infer_param(arg, target)
+            if target.typmod < 0:
+                return inferred
+            return self._coerce(
+                inferred,
+                target,
+                CastContext.EXPLICIT,
+                partial(_mismatch, arg, target, node.location),
+            )
+
+        def cannot() -> QuorumError:
+            return CannotCoerce(
+                f"cannot cast type {arg.type.base} to {target.base}", position=pos(node.location)
+            )
+
+        return self._coerce(arg, target, CastContext.EXPLICIT, cannot, _location(node.operand))
+
+    # ---- functions ----------------------------------------------------------------------
+
+    def _bind_FuncCall(self, node: ast.FuncCall) -> BoundExpr:
+        name = node.name
+        if is_aggregate(name):
+            return self._bind_aggregate(node)
+        if node.star:
+            raise QuorumError(
+                f"{name}(*) specified, but {name} is not an aggregate function",
+                sqlstate="42809",
+                position=pos(node.location),
+            )
+        if node.distinct:
+            raise QuorumError(
+                f"DISTINCT specified, but {name} is not an aggregate function",
+                sqlstate="42809",
+                position=pos(node.location),
+            )
+        args = [self.bind(a) for a in node.args]
+        if name == "pg_typeof" and len(args) == 1:
+            return Const(T.REGTYPE, str(args[0].type.base))
+        if name in _SESSION_FUNCTIONS and not args:
+            return SessionValue(_SESSION_FUNCTIONS[name], name)
+        if name == "current_setting":
+            wanted = (T.TEXT, T.BOOL)[: len(args)]
+            if not 1 <= len(args) <= 2 or any(
+                find_cast(a.type, w, CastContext.IMPLICIT) is None
+                for a, w in zip(args, wanted, strict=True)
+            ):
+                raise resolve_function_error(name, tuple(a.type for a in args), pos(node.location))
+            converted = tuple(
+                self.coerce_literal(a, w, _location(n), partial(_mismatch, a, w, _location(n)))
+                for a, w, n in zip(args, wanted, node.args, strict=True)
+            )
+            return SessionValue(T.TEXT, name, converted)
+        op = resolve_function(name, tuple(a.type for a in args), pos(node.location))
+        converted = tuple(
+            self.coerce_literal(a, want, _location(n), partial(_mismatch, a, want, _location(n)))
+            for a, want, n in zip(args, op.args, node.args, strict=True)
+        )
+        return self._fold(Call(op.result, op, converted))
+
+    def _bind_aggregate(self, node: ast.FuncCall) -> BoundExpr:
+        # PostgreSQL's order: the arguments, the function, the clause, then nesting
+        # (reported by the outer aggregate, at the inner one).
+        before = len(self._agg_locations)
+        args = [self.bind(a) for a in node.args]
+        func = resolve_aggregate(
+            node.name, tuple(a.type for a in args), node.star, pos(node.location)
+        )
+        if self.aggregates_allowed is not None:
+            raise QuorumError(
+                f"aggregate functions are not allowed in {self.aggregates_allowed}",
+                sqlstate="42803",
+                position=pos(node.location),
+            )
+        if len(self._agg_locations) > before:
+            raise QuorumError(
+                "aggregate function calls cannot be nested",
+                sqlstate="42803",
+                position=pos(self._agg_locations[before]),
+            )
+        self._agg_locations.append(node.location)
+        arg = None
+        if args:
+            location = _location(node.args[0])
+            target: SqlType = func.arg  # type: ignore[assignment]
+            arg = self.coerce_literal(
+                args[0], target, location, partial(_mismatch, args[0], target, location)
+            )
+        call = AggCall(func, arg, node.distinct)
+        if call not in self.aggregates:
+            self.aggregates.append(call)
+        return AggRef(func.result, self.aggregates.index(call))
+
+    def _bind_Case(self, node: ast.Case) -> BoundExpr:
+        # PostgreSQL's order: each WHEN and its THEN, then ELSE; but the ELSE
+        # result comes first when choosing the common type.
+        conditions: list[BoundExpr] = []
+        bound_results: list[BoundExpr] = []
+        for when, then in node.whens:
+            test = ast.BinaryOp("=", node.operand, when, _location(when)) if node.operand else when
+            conditions.append(self.to_bool(self.bind(test), "CASE/WHEN", _location(when)))
+            bound_results.append(self.bind(then))
+        result_nodes = [r for _, r in node.whens]
+        if node.default is not None:
+            bound_results.insert(0, self.bind(node.default))
+            result_nodes.insert(0, node.default)
+        results = bound_results
+        t = common_type(
+            [(r.type, _location(n)) for r, n in zip(results, result_nodes, strict=True)], "CASE"
+        )
+        converted = [
+            self.coerce_literal(r, t, _location(n), partial(_mismatch, r, t, _location(n)))
+            for r, n in zip(results, result_nodes, strict=True)
+        ]
+        default = converted.pop(0) if node.default is not None else Const(t, None)
+        return CaseExpr(t, tuple(conditions), tuple(converted), default)
+
+    def _bind_Coalesce(self, node: ast.Coalesce) -> BoundExpr:
+        args = [self.bind(a) for a in node.args]
+        t = common_type(
+            [(a.type, _location(n)) for a, n in zip(args, node.args, strict=False)], "COALESCE"
+        )
+        converted = tuple(
+            self.coerce_literal(a, t, _location(n), partial(_mismatch, a, t, _location(n)))
+            for a, n in zip(args, node.args, strict=True)
+        )
+        return CoalesceExpr(t, converted)
+
+    def _bind_NullIf(self, node: ast.NullIf) -> BoundExpr:
+        left, right = self.bind(node.left), self.bind(node.right)
+        t = comparison_type(left.type, right.type)
+        if t is None:
+            raise operator_error("=", left.type, right.type, pos(node.location))
+        err = lambda: operator_error("=", left.type, right.type, pos(node.location))  # noqa: E731
+        left_t = t if left.type.oid == T.UNKNOWN.oid else left.type
+        left = self.coerce_literal(left, left_t, _location(node.left), err)
+        right = self.coerce_literal(
+            right, t if right.type.oid == T.UNKNOWN.oid else right.type, _location(node.right), err
+        )
+        eq = comparison_impl(t, "=")
+        if left.type != t or right.type != t:
+            lcast = find_cast(left.type, t, CastContext.IMPLICIT)
+            rcast = find_cast(right.type, t, CastContext.IMPLICIT)
+            lfn = lcast.fn if lcast and lcast.fn else (lambda v: v)
+            rfn = rcast.fn if rcast and rcast.fn else (lambda v: v)
+            base_eq = eq
+
+            def eq(a: Any, b: Any) -> Any:
+                return base_eq(lfn(a), rfn(b))
+
+        return NullIfExpr(left.type, left, right, eq)
+
+
+def _mismatch(e: BoundExpr, target: SqlType, location: int) -> QuorumError:
+    return DatatypeMismatch(
+        f"cannot convert type {e.type.base} to {target.base}", position=pos(location)
+    )

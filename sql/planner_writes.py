@@ -1,0 +1,228 @@
+"""Planning of writes: INSERT, UPDATE, DELETE, CREATE TABLE, DROP TABLE.
+
+Values headed for a column are converted with PostgreSQL's *assignment*
+rules (a numeric fits an integer column by rounding, anything fits a text
+column; a boolean never fits an integer column: 42804 with PostgreSQL's
+wording and hint). An untyped literal is parsed directly as the column's
+type, so a bad one fails with 22P02 at its position. Typmods (varchar(n),
+numeric(p,s)) and NOT NULL are enforced by the executor on the final row.
+"""
+
+from __future__ import annotations
+
+from quorumdb.storage.errors import (
+    DatatypeMismatch,
+    DuplicateColumn,
+    QuorumError,
+    SyntaxErrorSQL,
+    UndefinedColumn,
+)
+
+from . import ast
+from . import types as T
+from .access import choose_scan
+from .binder import BindContext, Binder, coerce
+from .bound import BoundExpr, ColumnRef, Const
+from .casts import CastContext
+from .catalog import Catalog, ColumnInfo, TableDef
+from .plan import CreateTable, Delete, DropTable, Insert, PlanNode, Update, ValuesScan
+from .planner import check_values_width, plan_select, resolve_table, table_scope
+from .scope import Scope, pos
+
+__all__ = ["plan_insert", "plan_update", "plan_delete", "plan_create_table", "plan_drop_table"]
+
+
+def _assign(binder: Binder, e: BoundExpr, column: ColumnInfo, location: int) -> BoundExpr:
+    def mismatch() -> QuorumError:
+        return DatatypeMismatch(
+            f'column "{column.name}" is of type {column.type.base} but expression is of type {e.type.base}',
+            hint="You will need to rewrite or cast the expression.",
+            position=pos(location),
+        )
+
+    if e.type.oid == T.UNKNOWN.oid and not isinstance(e, Const):
+        return binder.coerce_literal(e, column.type, location, mismatch)
+    return coerce(
+        e, column.type, CastContext.ASSIGNMENT, mismatch, location, binder.context.fold_errors
+    )
+
+
+def _target_columns(stmt: ast.Insert, table: TableDef) -> list[tuple[int, int]]:
+    """(column index, location of the name in the column list) for each target."""
+    if not stmt.columns:
+        return [(i, -1) for i in range(len(table.columns))]
+    targets: list[tuple[int, int]] = []
+    for name, location in stmt.columns:
+        index = table.index_of.get(name)
+        if index is None:
+            raise UndefinedColumn(
+                f'column "{name}" of relation "{table.name}" does not exist', position=pos(location)
+            )
+        if any(i == index for i, _ in targets):
+            raise DuplicateColumn(
+                f'column "{name}" specified more than once', position=pos(location)
+            )
+        targets.append((index, location))
+    return targets
+
+
+def _location(e: ast.Expr) -> int:
+    return ast.leftmost_location(e)
+
+
+def plan_insert(stmt: ast.Insert, catalog: Catalog, ctx: BindContext) -> PlanNode:
+    table = resolve_table(stmt.table, catalog)
+    targets = _target_columns(stmt, table)
+    explicit_columns = bool(stmt.columns)
+    binder = Binder(Scope.EMPTY, ctx, aggregates_allowed="VALUES")
+    values: list[BoundExpr | None] = [None] * len(table.columns)
+
+    if stmt.source is None:  # DEFAULT VALUES
+        return Insert(table, ValuesScan(((),)), tuple(values))
+
+    if isinstance(stmt.source, ast.Values):
+        width = check_values_width(stmt.source)
+        _check_width(
+            width, targets, explicit_columns, stmt.source.rows[0] if stmt.source.rows else ()
+        )
+        if stmt.source.order_by or stmt.source.limit is not None or stmt.source.offset is not None:
+            raise SyntaxErrorSQL("ORDER BY/LIMIT on INSERT ... VALUES is not supported")
+        rows = []
+        for row in stmt.source.rows:
+            bound_row: list[BoundExpr] = []
+            deferred: list[tuple[int, QuorumError]] = []
+            for (index, _), node in zip(targets, row, strict=False):
+                column = table.columns[index]
+                if isinstance(node, ast.Default):
+                    bound_row.append(Const(column.type, None))
+                    continue
+                mark = len(ctx.fold_errors)
+                bound_row.append(_assign(binder, binder.bind(node), column, _location(node)))
+                deferred.extend((index, e) for e in ctx.fold_errors[mark:])
+                del ctx.fold_errors[mark:]
+            # PostgreSQL folds constants after putting the row in table-column order.
+            ctx.fold_errors.extend(e for _, e in sorted(deferred, key=lambda pair: pair[0]))
+            rows.append(tuple(bound_row))
+        for j, (index, _) in enumerate(targets[:width]):
+            values[index] = ColumnRef(table.columns[index].type, j, table.columns[index].name)
+        return Insert(table, ValuesScan(tuple(rows)), tuple(values))
+
+    source, columns = plan_select(stmt.source, catalog, ctx)
+    item_nodes = [item.expr for item in stmt.source.items]
+    _check_width(len(columns), targets, explicit_columns, item_nodes)
+    for j, ((index, _), out) in enumerate(zip(targets, columns, strict=False)):
+        column = table.columns[index]
+        location = _location(item_nodes[j]) if j < len(item_nodes) else -1
+        values[index] = _assign(binder, ColumnRef(out.type, j, out.name), column, location)
+    return Insert(table, source, tuple(values))
+
+
+def _check_width(
+    width: int, targets: list[tuple[int, int]], explicit: bool, first_row: object
+) -> None:
+    exprs = list(first_row)  # type: ignore[call-overload]
+    if width > len(targets):
+        location = _location(exprs[len(targets)]) if len(exprs) > len(targets) else -1
+        raise SyntaxErrorSQL(
+            "INSERT has more expressions than target columns", position=pos(location)
+        )
+    if width < len(targets) and explicit:
+        raise SyntaxErrorSQL(
+            "INSERT has more target columns than expressions", position=pos(targets[width][1])
+        )
+    del targets[width:]
+
+
+def plan_update(stmt: ast.Update, catalog: Catalog, ctx: BindContext) -> PlanNode:
+    table = resolve_table(stmt.table, catalog)
+    scope = table_scope(table, stmt.table)
+    binder = Binder(scope, ctx, aggregates_allowed="UPDATE")
+    # PostgreSQL analyses WHERE before SET.
+    where = (
+        binder.with_scope(scope, "WHERE").bind_condition(stmt.where, "WHERE")
+        if stmt.where
+        else None
+    )
+    assignments: list[tuple[int, BoundExpr]] = []
+    for a in stmt.assignments:
+        index = table.index_of.get(a.column)
+        if index is None:
+            raise UndefinedColumn(
+                f'column "{a.column}" of relation "{table.name}" does not exist',
+                position=pos(a.location),
+            )
+        if any(i == index for i, _ in assignments):
+            raise SyntaxErrorSQL(f'multiple assignments to same column "{a.column}"')
+        column = table.columns[index]
+        if isinstance(a.value, ast.Default):
+            value: BoundExpr = Const(column.type, None)
+        else:
+            value = _assign(binder, binder.bind(a.value), column, _location(a.value))
+        assignments.append((index, value))
+    return Update(table, choose_scan(table, where), tuple(assignments))
+
+
+def plan_delete(stmt: ast.Delete, catalog: Catalog, ctx: BindContext) -> PlanNode:
+    table = resolve_table(stmt.table, catalog)
+    scope = table_scope(table, stmt.table)
+    binder = Binder(scope, ctx, aggregates_allowed="WHERE")
+    where = binder.bind_condition(stmt.where, "WHERE") if stmt.where else None
+    return Delete(table, choose_scan(table, where))
+
+
+def _check_schema(name: ast.TableName) -> None:
+    if name.schema not in (None, "public"):
+        raise QuorumError(
+            f'schema "{name.schema}" does not exist', sqlstate="3F000", position=pos(name.location)
+        )
+
+
+def plan_create_table(stmt: ast.CreateTable) -> PlanNode:
+    _check_schema(stmt.table)
+    name = stmt.table.name
+    columns: list[ColumnInfo] = []
+    seen: set[str] = set()
+    for c in stmt.columns:
+        if c.name in seen:
+            raise DuplicateColumn(f'column "{c.name}" specified more than once')
+        seen.add(c.name)
+        if c.type.array:
+            raise QuorumError(
+                "arrays are not supported", sqlstate="0A000", position=pos(c.type.location)
+            )
+        columns.append(
+            ColumnInfo(
+                c.name,
+                T.type_from_name(c.type.names, c.type.modifiers, pos(c.type.location)),
+                c.not_null,
+            )
+        )
+    names = [c.name for c in columns]
+    if stmt.primary_key is not None:
+        pk: list[int] = []
+        for key in stmt.primary_key:
+            if key not in names:
+                raise UndefinedColumn(
+                    f'column "{key}" named in key does not exist',
+                    position=pos(stmt.primary_key_location),
+                )
+            if names.index(key) in pk:
+                raise DuplicateColumn(
+                    f'column "{key}" appears twice in primary key constraint',
+                    position=pos(stmt.primary_key_location),
+                )
+            pk.append(names.index(key))
+    else:
+        pk = [i for i, c in enumerate(stmt.columns) if c.primary_key]
+    for i in pk:
+        columns[i] = ColumnInfo(columns[i].name, columns[i].type, True)
+    pkey_name = stmt.constraint_name or f"{name}_pkey"
+    return CreateTable(name, tuple(columns), tuple(pk), pkey_name, stmt.if_not_exists)
+
+
+def plan_drop_table(stmt: ast.DropTable) -> PlanNode:
+    if stmt.cascade:
+        pass  # nothing depends on a table yet, so CASCADE and RESTRICT behave alike
+    for t in stmt.tables:
+        _check_schema(t)
+    return DropTable(tuple(t.name for t in stmt.tables), stmt.if_exists)

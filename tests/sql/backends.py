@@ -1,0 +1,222 @@
+"""Backends for golden scripts: QuorumDB (memory or RocksDB store) and a real PostgreSQL."""
+
+from __future__ import annotations
+
+import msgpack
+from sqlscript import Backend, ErrorInfo, Outcome
+
+from quorumdb.sql import keys
+from quorumdb.sql.engine import Command, CommandResult, ReadConsistency
+from quorumdb.sql.engine.commands import TxnCommand
+from quorumdb.sql.engine.local import LocalEngine
+from quorumdb.sql.errors import QuorumError
+from quorumdb.sql.rowcodec import decode_row
+from quorumdb.sql.session import Database, Session
+from quorumdb.storage import MVCC, MemoryEngine, RocksEngine, keycode
+
+__all__ = ["QuorumBackend", "RecordingEngine", "PostgresBackend"]
+
+
+class RecordingEngine:
+    """An Engine that remembers every command it committed (for the `writes` tag)."""
+
+    def __init__(self, inner: LocalEngine) -> None:
+        self.inner = inner
+        self.mvcc = inner.mvcc
+        self.commits: list[tuple[Command, CommandResult]] = []
+
+    def read_ts(self, consistency: ReadConsistency = ReadConsistency.LINEARIZABLE) -> int:
+        return self.inner.read_ts(consistency)
+
+    def is_writable(self) -> bool:
+        return self.inner.is_writable()
+
+    async def commit(self, command: Command) -> CommandResult:
+        result = await self.inner.commit(command)
+        self.commits.append((command, result))
+        return result
+
+
+def describe_value(key: bytes, value: bytes) -> str:
+    kind = keycode.decode(key)[0]
+    if kind == keys.TABLE_DATA:
+        row = decode_row(value)
+        return "(" + ", ".join(repr(v) for v in row) + ")"
+    decoded = msgpack.unpackb(value)
+    if isinstance(decoded, dict):
+        return "{" + ", ".join(f"{k}: {v!r}" for k, v in decoded.items()) + "}"
+    return repr(decoded)
+
+
+class QuorumBackend(Backend):
+    """QuorumDB on a MemoryEngine or a RocksEngine in `path`, through LocalEngine."""
+
+    def __init__(self, kind: str, path: str | None = None) -> None:
+        self.kind = kind
+        self.path = path
+        self._memory = MemoryEngine() if kind == "memory" else None
+        self._rocks: RocksEngine | None = None
+        self._open()
+
+    def _open(self) -> None:
+        if self.kind == "memory":
+            kv = self._memory
+        else:
+            assert self.path is not None
+            kv = self._rocks = RocksEngine(self.path)
+        self.engine = RecordingEngine(LocalEngine(MVCC(kv), sync=False))  # type: ignore[arg-type]
+        self.db = Database(self.engine)  # type: ignore[arg-type]
+        self.sessions: dict[str, Session] = {}
+        self._seen_commits = 0
+
+    async def restart(self) -> None:
+        for s in self.sessions.values():
+            s.close()
+        if self._rocks is not None:
+            self._rocks.close()
+        self._open()
+
+    async def close(self) -> None:
+        for s in self.sessions.values():
+            s.close()
+        if self._rocks is not None:
+            self._rocks.close()
+
+    def session(self, name: str) -> Session:
+        s = self.sessions.get(name)
+        if s is None:
+            s = self.sessions[name] = self.db.session(user="postgres", database="postgres")
+        return s
+
+    async def run(self, session: str, sql: str) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        try:
+            async for result in self.session(session).execute(sql):
+                # Like libpq, a statement that fails while sending rows shows only its error.
+                outcome = Outcome(
+                    notices=[(n.severity, n.sqlstate, n.message) for n in result.notices]
+                )
+                if result.columns is not None:
+                    outcome.columns = [(c.name, c.type_oid) for c in result.columns]
+                    encoders = [c.encode_text for c in result.columns]
+                    outcome.rows = [
+                        [
+                            None if v is None else enc(v).decode()
+                            for enc, v in zip(encoders, row, strict=False)
+                        ]
+                        for row in result.rows
+                    ]
+                outcome.tag, outcome.empty = result.tag, result.empty
+                outcomes.append(outcome)
+        except QuorumError as exc:
+            outcomes.append(
+                Outcome(
+                    error=ErrorInfo(exc.sqlstate, exc.message, exc.detail, exc.hint, exc.position)
+                )
+            )
+        return outcomes
+
+    def take_writes(self) -> list[str]:
+        lines = []
+        for command, result in self.engine.commits[self._seen_commits :]:
+            if not isinstance(command, TxnCommand):
+                continue
+            verdict = (
+                f"commit {result.commit_ts}"
+                if result.error is None
+                else f"rejected at {result.commit_ts}: {result.error.sqlstate}"
+            )
+            lines.append(verdict)
+            for w in command.write_set.writes:
+                expect = f" expect_ts={w.expect_ts}" if w.expect_ts is not None else ""
+                if w.value is None:
+                    lines.append(f"  delete {keys.describe(w.key)}{expect} key={w.key.hex()}")
+                else:
+                    lines.append(
+                        f"  put {keys.describe(w.key)} = {describe_value(w.key, w.value)}{expect} key={w.key.hex()}"
+                    )
+        self._seen_commits = len(self.engine.commits)
+        return lines
+
+
+class PostgresBackend(Backend):
+    """A real PostgreSQL (one connection per session) through libpq, for differential runs."""
+
+    def __init__(self, dsn: str) -> None:
+        from psycopg import pq
+
+        self._pq = pq
+        self.dsn = dsn
+        self.sessions: dict[str, object] = {}
+
+    def _conn(self, name: str):  # type: ignore[no-untyped-def]
+        conn = self.sessions.get(name)
+        if conn is None:
+            conn = self._pq.PGconn.connect(self.dsn.encode())
+            if conn.status != self._pq.ConnStatus.OK:
+                raise RuntimeError(conn.error_message.decode())
+            conn.notice_handler = self._on_notice
+            self.sessions[name] = conn
+        return conn
+
+    def _on_notice(self, res) -> None:  # type: ignore[no-untyped-def]
+        f = self._pq.DiagnosticField
+        self._notices.append(
+            (
+                (res.error_field(f.SEVERITY_NONLOCALIZED) or b"").decode(),
+                (res.error_field(f.SQLSTATE) or b"").decode(),
+                (res.error_field(f.MESSAGE_PRIMARY) or b"").decode(),
+            )
+        )
+
+    async def run(self, session: str, sql: str) -> list[Outcome]:
+        pq = self._pq
+        f = pq.DiagnosticField
+        conn = self._conn(session)
+        self._notices: list[tuple[str, str, str]] = []
+        conn.send_query(sql.encode())
+        outcomes = []
+        while (res := conn.get_result()) is not None:
+            outcome = Outcome(notices=self._notices)
+            self._notices = []
+            if res.status == pq.ExecStatus.FATAL_ERROR:
+
+                def field(code):  # type: ignore[no-untyped-def]
+                    raw = res.error_field(code)
+                    return raw.decode() if raw is not None else None
+
+                position = field(f.STATEMENT_POSITION)
+                outcome.error = ErrorInfo(
+                    field(f.SQLSTATE) or "",
+                    field(f.MESSAGE_PRIMARY) or "",
+                    field(f.MESSAGE_DETAIL),
+                    field(f.MESSAGE_HINT),
+                    int(position) if position else None,
+                )
+            elif res.status == pq.ExecStatus.EMPTY_QUERY:
+                outcome.empty = True
+            else:
+                outcome.tag = (res.command_status or b"").decode()
+                if res.status == pq.ExecStatus.TUPLES_OK:
+                    outcome.columns = [
+                        (res.fname(i).decode(), res.ftype(i)) for i in range(res.nfields)
+                    ]
+                    outcome.rows = [
+                        [
+                            None if (v := res.get_value(r, c)) is None else v.decode()
+                            for c in range(res.nfields)
+                        ]
+                        for r in range(res.ntuples)
+                    ]
+            outcomes.append(outcome)
+        if self._notices and outcomes:
+            outcomes[-1].notices.extend(self._notices)
+        return outcomes
+
+    async def restart(self) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        for conn in self.sessions.values():
+            conn.finish()  # type: ignore[attr-defined]
+        self.sessions = {}

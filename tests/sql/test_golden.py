@@ -1,0 +1,87 @@
+"""Golden SQL scripts, run on the in-memory store and on RocksDB (see sqlscript.py).
+
+UPDATE_GOLDEN=1 rewrites the expected output of every script (from the
+in-memory run; the RocksDB run must then agree). With QUORUMDB_PG_DSN set to
+a PostgreSQL 15 server (a database the tests may fill and drop tables in),
+`test_golden_matches_postgres` also runs each script there and compares the
+output (plans and writes excluded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from backends import PostgresBackend, QuorumBackend
+from sqlscript import Script, run_script
+
+SCRIPTS = sorted((Path(__file__).parent / "scripts").glob("*.test"))
+UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
+
+
+def _diff(expected: str, actual: str, path: Path) -> str:
+    return "".join(
+        difflib.unified_diff(
+            expected.splitlines(keepends=True),
+            actual.splitlines(keepends=True),
+            str(path),
+            "actual",
+        )
+    )
+
+
+@pytest.mark.parametrize("engine", ["memory", "rocksdb"])
+@pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.stem)
+def test_golden(path: Path, engine: str, tmp_path: Path) -> None:
+    script = Script.load(path)
+    backend = QuorumBackend(engine, str(tmp_path / "db"))
+
+    async def run():  # type: ignore[no-untyped-def]
+        try:
+            return await run_script(script, backend)
+        finally:
+            await backend.close()
+
+    outputs, problems = asyncio.run(run())
+    actual = script.render(outputs)
+    expected = path.read_text()
+    if UPDATE and engine == "memory" and actual != expected:
+        path.write_text(actual)
+        expected = actual
+    assert not problems, "\n".join(f"{path.name}:{p.line}: {p.message}" for p in problems)
+    assert actual == expected, _diff(expected, actual, path)
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not os.environ.get("QUORUMDB_PG_DSN"), reason="QUORUMDB_PG_DSN not set")
+@pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.stem)
+def test_golden_matches_postgres(path: Path, tmp_path: Path) -> None:
+    script = Script.load(path)
+    if script.postgres_skip:
+        pytest.skip("script marked '# postgres: skip'")
+    dsn = os.environ["QUORUMDB_PG_DSN"]
+    name = f"golden_{uuid.uuid4().hex[:12]}"
+    admin = PostgresBackend(dsn)
+
+    async def run():  # type: ignore[no-untyped-def]
+        await admin.run("", f"CREATE DATABASE {name}")
+        postgres = PostgresBackend(f"{dsn} dbname={name}")
+        ours = QuorumBackend("memory")
+        try:
+            theirs, _ = await run_script(script, postgres, tags=False, notices_first=True)
+            mine, _ = await run_script(script, ours, tags=False, notices_first=True)
+            return theirs, mine
+        finally:
+            await postgres.close()
+            await ours.close()
+            await admin.run("", f"DROP DATABASE {name}")
+            await admin.close()
+
+    theirs, mine = asyncio.run(run())
+    assert script.render(mine) == script.render(theirs), _diff(
+        script.render(theirs), script.render(mine), path
+    )
