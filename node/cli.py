@@ -2,7 +2,7 @@
 
 Exit codes: 0 after a clean shutdown (SIGTERM or SIGINT), 1 when the node
 cannot start (data directory locked, port taken), 2 for a usage error,
-including settings that are recognised but not wired yet (--peer, --join).
+including invalid or conflicting settings.
 """
 
 from __future__ import annotations
@@ -53,11 +53,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = resolve(args)
     except ConfigError as exc:
         serve_parser.error(str(exc))
-    if config.clustered:
-        serve_parser.error(
-            "--peer and --join (QUORUMDB_PEER, QUORUMDB_JOIN) are not supported yet: "
-            "clustering is not wired; run a single node without them"
-        )
     return serve(config)
 
 

@@ -33,6 +33,7 @@ __all__ = [
 ]
 
 ENV_PREFIX = "QUORUMDB_"
+_WILDCARDS = ("0.0.0.0", "::", "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +71,14 @@ class NodeConfig:
     grpc_listen: Address
     raft_listen: Address
     http_listen: Address
+    pg_advertise: Address
+    grpc_advertise: Address
+    raft_advertise: Address
+    http_advertise: Address
     peers: tuple[Address, ...]
     join: bool
     fsync: bool
+    snapshot_entries: int
     node_id: str
     max_connections: int
     log_level: str
@@ -84,8 +90,13 @@ class NodeConfig:
 
     @property
     def storage_dir(self) -> Path:
-        """Where RocksDB keeps the replica: DATA_DIR/data."""
-        return self.data_dir / "data"
+        """Where the replica's RocksDB store lives (storage.store.Store): DATA_DIR/store."""
+        return self.data_dir / "store"
+
+    @property
+    def raft_dir(self) -> Path:
+        """The Raft journal and snapshots: DATA_DIR/raft (same filesystem as the store)."""
+        return self.data_dir / "raft"
 
 
 def _positive_int(text: str) -> int:
@@ -175,6 +186,34 @@ OPTIONS: tuple[Option, ...] = (
         metavar="HOST:PORT",
     ),
     Option(
+        "--pg-advertise",
+        "Address other nodes and clients use to reach this node's PostgreSQL port (followers route clients to the leader's) (default: --pg-listen; "
+        "required when that listens on a wildcard address such as 0.0.0.0 in a cluster).",
+        Address.parse,
+        metavar="HOST:PORT",
+    ),
+    Option(
+        "--grpc-advertise",
+        "Address other nodes and clients use to reach this node's gRPC service (default: --grpc-listen; "
+        "required when that listens on a wildcard address such as 0.0.0.0 in a cluster).",
+        Address.parse,
+        metavar="HOST:PORT",
+    ),
+    Option(
+        "--raft-advertise",
+        "Address other nodes and clients use to reach this node's Raft port; it is the node's identity in the cluster (default: --raft-listen; "
+        "required when that listens on a wildcard address such as 0.0.0.0 in a cluster).",
+        Address.parse,
+        metavar="HOST:PORT",
+    ),
+    Option(
+        "--http-advertise",
+        "Address other nodes and clients use to reach this node's HTTP endpoint (default: --http-listen; "
+        "required when that listens on a wildcard address such as 0.0.0.0 in a cluster).",
+        Address.parse,
+        metavar="HOST:PORT",
+    ),
+    Option(
         "--peer",
         "Raft address of another cluster member; repeat the flag once per member "
         "(comma-separated in the environment variable).",
@@ -199,6 +238,14 @@ OPTIONS: tuple[Option, ...] = (
         _boolean,
         True,
         kind="switch",
+    ),
+    Option(
+        "--snapshot-entries",
+        "Compact the Raft log into a RocksDB snapshot after this many entries; a member "
+        "that falls further behind catches up from the snapshot.",
+        _positive_int,
+        50_000,
+        metavar="N",
     ),
     Option(
         "--node-id",
@@ -320,8 +367,21 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str] | None = None) 
                 f"both use {address}"
             )
         seen[address] = name
+    clustered = bool(values["peer"]) or bool(values["join"])
+    for service in ("pg", "grpc", "raft", "http"):
+        advertise = values[f"{service}_advertise"]
+        if advertise is None:
+            listen = values[f"{service}_listen"]
+            assert isinstance(listen, Address)
+            if clustered and listen.host in _WILDCARDS:
+                raise ConfigError(
+                    f"--{service}-listen {listen} is a wildcard address: set --{service}-advertise "
+                    f"(QUORUMDB_{service.upper()}_ADVERTISE) to the address other nodes can reach"
+                )
+            advertise = listen
+        values[f"{service}_advertise"] = advertise
     if values["node_id"] is None:
-        values["node_id"] = str(values["raft_listen"])
+        values["node_id"] = str(values["raft_advertise"])
     values["peers"] = values.pop("peer")
     return NodeConfig(**values)  # type: ignore[arg-type]
 

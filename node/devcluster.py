@@ -9,9 +9,9 @@ starts from scratch.
 
 Node i (0-based) uses ports base+i (PostgreSQL), base+1000+i (gRPC),
 base+2000+i (Raft) and base+3000+i (HTTP), so with the default base 5432 a
-single node has the standard ports of DESIGN.md. The layout, the --peer
-arguments and the process handling already work for N nodes: going to three
-is changing `NODES` once the node accepts --peer.
+the first node has the standard ports of DESIGN.md. Every node lists the
+others' Raft addresses with --peer; a client may connect to any of them
+(followers relay connections to the leader).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import IO, NoReturn
 
 __all__ = ["DevNode", "layout", "DevCluster", "main"]
 
-NODES = 1  # 3 once Raft is wired (the nodes refuse --peer until then)
+NODES = 3
 HOST = "127.0.0.1"
 DEFAULT_BASE_PORT = 5432
 READY_TIMEOUT = 30.0

@@ -44,6 +44,7 @@ import inspect
 import itertools
 import logging
 import secrets
+import shlex
 import socket
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -59,7 +60,7 @@ from quorumdb.storage.errors import (
     TooManyConnections,
 )
 
-from . import pgwire
+from . import pgproxy, pgwire
 from .log import fields
 
 __all__ = ["SqlSession", "SessionFactory", "BackendKey", "BackendRegistry", "PgServer"]
@@ -95,6 +96,19 @@ class SqlSession(Protocol):
 
 SessionFactory = Callable[[str, str], SqlSession]
 """(user, database) -> a new session; may raise QuorumError (e.g. unknown database)."""
+
+
+class Router(Protocol):
+    """Decides, per connection, whether this node serves it or relays it to the leader
+    (node/pgproxy.py). Absent for a single node."""
+
+    origin: str  # this node's id, sent along with relayed startup packets
+
+    async def route(self, params: Mapping[str, str]) -> pgproxy.Upstream | None:
+        """None: serve locally. Raises QuorumError to refuse the connection."""
+        ...
+
+    async def resolve_leader(self) -> pgproxy.Upstream: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +157,14 @@ class _ServerClosing(Exception):
     """The server is shutting down; the connection ends at a message boundary."""
 
 
+class _Terminated(Exception):
+    """The node ended this session (e.g. it is no longer the leader)."""
+
+    def __init__(self, error: QuorumError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
 class _Connection:
     """One client connection, from accept to close."""
 
@@ -161,6 +183,8 @@ class _Connection:
         self.key: BackendKey | None = None
         self.admitted = False
         self.idle = False  # True only while waiting for the client's next bytes
+        self.relaying = False  # bytes are being relayed to the leader (no local session)
+        self.terminate_reason: QuorumError | None = None  # end after the current statement
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
 
@@ -200,6 +224,8 @@ class _Connection:
                 return message
             if self._server.closing:
                 raise _ServerClosing
+            if self.terminate_reason is not None and self._session is not None:
+                raise _Terminated(self.terminate_reason)
             self.idle = True
             try:
                 data = await self._reader.read(_READ_BYTES)
@@ -231,12 +257,18 @@ class _Connection:
             await self._fatal(exc)
         except _ClientGone:
             log.debug("client went away", extra=self._fields())
+        except _Terminated as exc:
+            log.info("session terminated: %s", exc.error.message, extra=self._fields())
+            await self._fatal(exc.error)
         except (_ServerClosing, asyncio.CancelledError):
             # Only PgServer.stop cancels a connection, and only while it waits for
             # the client (`idle`), so cleanup below is never interrupted. Not
             # re-raised: the task is start_server's, and Python 3.11 logs a
-            # cancelled one as an error.
-            await self._fatal(AdminShutdown("terminating connection due to administrator command"))
+            # cancelled one as an error. `terminate_sessions` cancels idle ones too.
+            await self._fatal(
+                self.terminate_reason
+                or AdminShutdown("terminating connection due to administrator command")
+            )
         except Exception:
             log.exception("connection failed", extra=self._fields())
             await self._fatal(InternalError("internal error; see the server log"))
@@ -298,11 +330,13 @@ class _Connection:
                 self._server.cancel(message.backend_pid, message.secret)
                 return False
             if isinstance(message, pgwire.StartupMessage):
-                await self._begin_session(message)
-                return True
+                return await self._begin_session(message)
             raise ProtocolViolation("unexpected message during startup")  # pragma: no cover
 
-    async def _begin_session(self, startup: pgwire.StartupMessage) -> None:
+    async def _begin_session(self, startup: pgwire.StartupMessage) -> bool:
+        """Start a local session, or relay the connection to the leader.
+
+        Returns True if the connection goes on with a local session."""
         params = startup.parameters
         unknown_options = sorted(name for name in params if name.startswith("_pq_."))
         if startup.minor > _SUPPORTED_MINOR or unknown_options:
@@ -316,9 +350,15 @@ class _Connection:
         if not self._server.admit(self):
             raise TooManyConnections("sorry, too many clients already")
         self.admitted = True
+        router = self._server.router
+        if router is not None:
+            upstream = await router.route(params)
+            if upstream is not None:
+                return await self._relay(router, params)
         self._send(pgwire.authentication_ok())
         session = self._server.session_factory(user, database)
         self._session = session
+        await self._apply_options(params.get("options", ""))
         self._announced = dict(session.parameter_status())
         for name, value in self._announced.items():
             self._send(pgwire.parameter_status(name, value))
@@ -332,6 +372,65 @@ class _Connection:
                 user=user, database=database, application=params.get("application_name", "")
             ),
         )
+        return True
+
+    async def _apply_options(self, options: str) -> None:
+        """Run the `-c name=value` settings of the startup `options` parameter (PGOPTIONS)."""
+        words = shlex.split(options) if options else []
+        settings = []
+        for i, word in enumerate(words):
+            if word == "-c" and i + 1 < len(words):
+                settings.append(words[i + 1])
+            elif word.startswith("-c") and len(word) > 2:
+                settings.append(word[2:])
+            elif word.startswith("--") and "=" in word:
+                settings.append(word[2:].replace("-", "_", word.index("=") - 2))
+        for setting in settings:
+            name, _, value = setting.partition("=")
+            quoted = "'" + value.replace("'", "''") + "'"
+            await self._run_quietly(f"SET {name} = {quoted}")
+
+    async def _run_quietly(self, sql: str) -> None:
+        """Execute `sql` on the local session, discarding results (errors propagate)."""
+        assert self._session is not None
+        async for result in self._session.execute(sql):
+            for _ in result.rows:
+                pass
+
+    async def _relay(self, router: Router, params: Mapping[str, str]) -> bool:
+        """Relay this connection to the leader (node/pgproxy.py).
+
+        Returns True if the client switched to stale reads and continues with a
+        local session on this replica, False when the relayed conversation is over."""
+        reader, writer, first = await pgproxy.connect_upstream(
+            router.resolve_leader, params, router.origin
+        )
+        pending = self._parser.take_buffered()
+        await self._flush()
+        self.relaying = True
+        try:
+            outcome = await pgproxy.relay(self._reader, self._writer, pending, reader, writer, first)
+        finally:
+            self.relaying = False
+        if outcome.lost is not None:
+            log.info("relayed session lost its leader", extra=self._fields(error=outcome.lost.message))
+            return False
+        if outcome.stale is None:
+            return False
+        # The client asked for stale reads: go on with a session on this replica, carrying
+        # over the settings it made upstream.
+        self._session = self._server.session_factory(
+            params.get("user", ""), params.get("database") or params.get("user", "")
+        )
+        await self._apply_options(params.get("options", ""))
+        for sql in outcome.settings:
+            try:
+                await self._run_quietly(sql)
+            except QuorumError:
+                pass  # it succeeded upstream; a setting this node lacks is not fatal
+        self._announced = dict(self._session.parameter_status())
+        await self._simple_query(outcome.stale)
+        return True
 
     # ---- query loop --------------------------------------------------------------
 
@@ -339,6 +438,8 @@ class _Connection:
         while True:
             if self._server.closing:
                 raise _ServerClosing
+            if self.terminate_reason is not None:
+                raise _Terminated(self.terminate_reason)
             try:
                 message = await self._read_message()
             except ProtocolViolation:
@@ -443,6 +544,10 @@ class _Connection:
                     await asyncio.sleep(0)  # let other connections run during a long result
         self._send(pgwire.command_complete(result.tag))
 
+    @property
+    def session(self) -> SqlSession | None:
+        return self._session
+
     def cancel(self) -> None:
         """A CancelRequest named this connection."""
         log.info(
@@ -468,8 +573,10 @@ class PgServer:
         port: int = 5432,
         max_connections: int = 100,
         shutdown_grace: float = 5.0,
+        router: Router | None = None,
     ) -> None:
         self.session_factory = session_factory
+        self.router = router
         self.host = host
         self.port = port
         self.max_connections = max_connections
@@ -526,6 +633,22 @@ class PgServer:
 
     def release(self, connection: _Connection) -> None:
         self._admitted -= 1
+
+    def terminate_sessions(
+        self, error: QuorumError, keep: Callable[[SqlSession], bool] | None = None
+    ) -> int:
+        """End every local session (not relays) with FATAL `error`: idle ones now, busy
+        ones when their current statement has answered. Sessions `keep` accepts stay."""
+        count = 0
+        for task, connection in list(self._tasks.items()):
+            session = connection.session
+            if session is None or connection.relaying or (keep is not None and keep(session)):
+                continue
+            connection.terminate_reason = error
+            count += 1
+            if connection.idle:
+                task.cancel()
+        return count
 
     def cancel(self, pid: int, secret: int) -> None:
         connection = self.registry.find(pid, secret)

@@ -473,6 +473,13 @@ class FrontendParser:
         """Bytes received but not yet returned as messages."""
         return len(self._buf) - self._pos
 
+    def take_buffered(self) -> bytes:
+        """Remove and return the bytes received but not parsed yet (handing the stream on)."""
+        data = bytes(self._buf[self._pos :])
+        self._buf = bytearray()
+        self._pos = 0
+        return data
+
     def next_message(self) -> FrontendMessage | None:
         if self.startup_phase:
             return self._next_startup()

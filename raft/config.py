@@ -72,6 +72,11 @@ class RaftConfig:
     snapshot_chunk_bytes: int = 128 << 10  # one chunk of a snapshot sent to a lagging follower
     journal_segment_bytes: int = 32 << 20
 
+    # What this node tells its peers about itself (e.g. its advertised PostgreSQL and
+    # gRPC addresses), so any member can route a client to the leader's services.
+    info: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    info_period: float = 0.5  # seconds between node_info messages to each peer
+
     # Passed to SyncObjConf as-is, last (e.g. {"password": ...} to encrypt Raft traffic).
     extra: dict[str, object] = field(default_factory=dict, hash=False, compare=False)
 

@@ -177,6 +177,13 @@ class RaftNode:
     def address(self) -> str:
         return self.config.self_address
 
+    def role(self) -> Role:
+        """This node's current role (a racy snapshot, like `is_leader`)."""
+        return _ROLES[self._core.raft_state()]
+
+    def term(self) -> int:
+        return self._core.term()
+
     def is_leader(self) -> bool:
         return self._core.is_leader()
 
@@ -521,11 +528,15 @@ class RaftNode:
     def _run(self) -> None:
         core, transport, guard, store = self._core, self._transport, self._guard, self._store
         failures = 0
+        next_info = 0.0
         while not self._stop.is_set():
             try:
                 now = self._clock()
                 for _ in range(len(self._calls)):
                     self._calls.popleft()()
+                if now >= next_info:
+                    next_info = now + self.config.info_period
+                    self._send_info()
                 self._expire(now)
                 guard.before_tick(now)
                 if self._journal.bytes_size() > self.config.snapshot_bytes and not store.running():
@@ -545,6 +556,21 @@ class RaftNode:
                     log.exception("Raft tick failed (%d in a row)", failures)
                 time.sleep(self.config.tick_period)
         self._shutdown()
+
+    def _send_info(self) -> None:
+        info = dict(self.config.info)
+        for node in list(self._core.voting_peers()):
+            self._transport.send(node, {"type": "node_info", "info": info})
+
+    def member_info(self) -> dict[str, dict[str, str]]:
+        """What each member advertises (its `RaftConfig.info`), by Raft address, self included.
+
+        Peers are only known once they have sent their first node_info (every
+        `info_period` seconds); a member not heard from yet is absent.
+        """
+        known = dict(self._transport.peer_info)
+        known[self.address] = dict(self.config.info)
+        return known
 
     def _shutdown(self) -> None:
         self._transport.discard_outbox()

@@ -10,6 +10,9 @@ Two jobs, both at the point where messages cross the process boundary:
   many append_entries messages on a follower - shares that one fsync, and no
   acknowledgement or vote can reach a peer before the entries and term it
   reflects are on disk.
+* **Node information**: every member periodically tells the others what it
+  advertises (``node_info``: e.g. its PostgreSQL and gRPC addresses); the
+  latest copy per peer is kept in `peer_info`.
 * **Messages pysyncobj does not know about**, routed to `LeadershipGuard`:
   pre-vote requests and answers, lease acknowledgements (piggybacked on the
   follower's next_node_idx reply when there is one), and the stale-term
@@ -70,6 +73,7 @@ class RaftTransport(TCPTransport):
         self._replying_to: tuple[Hashable, int, float] | None = None
         self._ack_sent = False
         self.drop: Callable[[str, str, Message], bool] | None = None  # (direction, peer, message)
+        self.peer_info: dict[str, dict[str, str]] = {}
         super().__init__(syncObj, selfNode, otherNodes)
 
     def attach(
@@ -170,6 +174,10 @@ class RaftTransport(TCPTransport):
             self._on_lease_ack(node, message["term"], message["sent"], now)
         elif kind == "stale_term":
             self._on_stale_term(node, message["term"])
+        elif kind == "node_info":
+            info = message.get("info")
+            if isinstance(info, dict):
+                self.peer_info[str(node)] = {str(k): str(v) for k, v in info.items()}
         elif kind in ("apply_command", "apply_command_response"):
             log.error("dropping %s from %s: proposals are never forwarded", kind, node)
         elif kind == "request_vote":

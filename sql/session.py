@@ -44,7 +44,7 @@ from quorumdb.storage.errors import (
 from . import ast
 from . import types as T
 from .catalog import CatalogCache
-from .engine import Engine, Isolation
+from .engine import Engine, Isolation, ReadConsistency, ReadNotReady
 from .executor import Executable
 from .expr import ExecContext
 from .plancache import CachedQuery, PlanCache
@@ -220,13 +220,16 @@ class Session:
         level = Isolation(isolation or self.settings.get("default_transaction_isolation"))
         if read_only is None:
             read_only = self.settings.get("default_transaction_read_only") == "on"
-        return Transaction(
+        txn = Transaction(
             self.db.engine,
             self.db.next_txn_id(),
             isolation=level,
             read_only=read_only,
             locks=self.db.locks,
         )
+        if self.settings.get("quorumdb.read_consistency") == "stale":
+            txn.consistency = ReadConsistency.STALE
+        return txn
 
     async def _planned(
         self, query: CachedQuery, index: int, is_last: bool
@@ -236,7 +239,11 @@ class Session:
             txn = self._txn = self._new_txn()
         ends_implicit = is_last and not self._in_block
         while True:
-            txn.begin_statement()
+            try:
+                txn.begin_statement()
+            except ReadNotReady as not_ready:
+                await not_ready.ready
+                continue
             try:
                 catalog = self.db.catalogs.current(txn)
                 exe = self.db.plans.executable(query, index, catalog)
@@ -463,6 +470,8 @@ class Session:
                 else self.settings.get("default_transaction_read_only") == "on"
             )
             value = "on" if read_only else "off"
+        elif name.startswith("quorumdb.") and name[9:] in (node := self.db.engine.describe()):
+            value = node[name[9:]]
         else:
             value = self.settings.get(name)
         column = Column(self.settings.canonical(name), T.TEXT.oid, -1, _TEXT_ENCODER)

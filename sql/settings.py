@@ -100,6 +100,13 @@ def _isolation(name: str, values: tuple[str, ...]) -> str:
     return "read committed" if value == "read uncommitted" else value
 
 
+def _read_consistency(name: str, values: tuple[str, ...]) -> str:
+    value = _join(name, values).lower()
+    if value not in ("linearizable", "stale"):
+        raise _invalid(name, value, "Valid values are linearizable and stale.")
+    return value
+
+
 def _timezone(name: str, values: tuple[str, ...]) -> str:
     value = _join(name, values)
     if value.upper() in ("UTC", "GMT", "Z", "ETC/UTC", "0", "+0"):
@@ -120,6 +127,15 @@ class Setting:
 SETTINGS: dict[str, Setting] = {
     s.name.lower(): s
     for s in (
+        Setting(
+            "quorumdb.read_consistency",
+            "linearizable",
+            _read_consistency,
+            description=(
+                "linearizable: reads are served by the leader while it knows it leads; "
+                "stale: any replica answers from what it has applied (may lag the leader)."
+            ),
+        ),
         Setting(
             "server_version",
             SERVER_VERSION,

@@ -43,7 +43,7 @@ from sortedcontainers import SortedDict
 from quorumdb.storage.errors import InternalError
 from quorumdb.storage.mvcc import ReadRange, Write, WriteSet
 
-from .engine import Engine, Isolation
+from .engine import Engine, Isolation, ReadConsistency
 from .engine.commands import TxnCommand
 
 __all__ = ["Transaction", "TxnState", "RowLocks", "WouldBlock"]
@@ -96,6 +96,7 @@ class Transaction:
         "_undo",
         "_reads",
         "_locks",
+        "consistency",
     )
 
     def __init__(
@@ -118,6 +119,7 @@ class Transaction:
         self._undo: dict[bytes, object] = {}  # current statement: key -> previous _Entry or _ABSENT
         self._reads: list[ReadRange] | None = [] if isolation is Isolation.SERIALIZABLE else None
         self._locks = locks
+        self.consistency = ReadConsistency.LINEARIZABLE
 
     def set_isolation(self, isolation: Isolation) -> None:
         """Change the level before the first statement (SET TRANSACTION)."""
@@ -131,7 +133,7 @@ class Transaction:
         if self.state is not TxnState.ACTIVE:
             raise InternalError(f"statement in a transaction that is {self.state.value}")
         if self.read_ts < 0 or self.isolation is Isolation.READ_COMMITTED:
-            self.read_ts = self.engine.read_ts()
+            self.read_ts = self.engine.read_ts(self.consistency)
         if self._undo:
             self._undo = {}
 

@@ -18,13 +18,14 @@ The same SQL tests run on both.
 from __future__ import annotations
 
 import enum
+from collections.abc import Awaitable
 from typing import Protocol
 
 from quorumdb.storage.mvcc import MVCC
 
 from .commands import Command, CommandResult
 
-__all__ = ["Engine", "Isolation", "ReadConsistency", "Command", "CommandResult"]
+__all__ = ["Engine", "Isolation", "ReadConsistency", "ReadNotReady", "Command", "CommandResult"]
 
 
 class Isolation(enum.Enum):
@@ -38,13 +39,31 @@ class ReadConsistency(enum.Enum):
     STALE = "stale"  # any replica, its own applied state
 
 
+class ReadNotReady(Exception):
+    """`read_ts` cannot answer right now but will soon (a new leader's lease is not
+    established yet). The session awaits `ready` and asks again; `ready` raises a
+    QuorumError if the wait fails. Never reaches a client."""
+
+    def __init__(self, ready: Awaitable[None]) -> None:
+        super().__init__("read timestamp not ready")
+        self.ready = ready
+
+
 class Engine(Protocol):
     mvcc: MVCC
 
-    def read_ts(self, consistency: ReadConsistency = ReadConsistency.LINEARIZABLE) -> int: ...
+    def read_ts(self, consistency: ReadConsistency = ReadConsistency.LINEARIZABLE) -> int:
+        """A timestamp this node may serve reads at now; raises `ReadNotReady` to make the
+        caller wait, or a QuorumError if it cannot serve reads at this consistency."""
+        ...
 
     def is_writable(self) -> bool:
         """True if this node may execute writes (it is the leader, or there is no cluster)."""
         ...
 
     async def commit(self, command: Command) -> CommandResult: ...
+
+    def describe(self) -> dict[str, str]:
+        """This node's place in the cluster, for `SHOW quorumdb.<name>`: role, leader,
+        node (address), term, applied_index."""
+        ...

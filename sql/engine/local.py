@@ -32,3 +32,12 @@ class LocalEngine:
     async def commit(self, command: Command) -> CommandResult:
         with self._lock:
             return apply_command(self.mvcc, command, self.mvcc.applied_index + 1, sync=self._sync)
+
+    def describe(self) -> dict[str, str]:
+        return {
+            "role": "standalone",
+            "leader": "",
+            "node": "",
+            "term": "0",
+            "applied_index": str(self.mvcc.applied_index),
+        }

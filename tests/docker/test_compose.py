@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from dockerctl import ComposeProject, ContainerExited
+from dockerctl import ComposeProject
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -24,14 +24,6 @@ def connect(port: int) -> psycopg.Connection:
     )
 
 
-# strict: once clustering is wired this passes, and the XPASS fails the run
-# until this marker is removed. raises: only "the nodes exit at startup"
-# (today `quorumdb serve` refuses --peer) is expected; any other failure is real.
-@pytest.mark.xfail(
-    reason="needs Raft replication wired into `quorumdb serve` (it refuses QUORUMDB_PEER today)",
-    raises=ContainerExited,
-    strict=True,
-)
 def test_a_row_written_via_node1_is_read_via_node2(compose_cluster: ComposeProject) -> None:
     with connect(compose_cluster.host_port("node1", 5432)) as node1:
         node1.execute("CREATE TABLE replicated (id INT PRIMARY KEY, v TEXT)")

@@ -3,6 +3,7 @@ snapshots, the lease and pre-vote. Durability across kill -9 is in test_processe
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -590,3 +591,21 @@ def test_a_destroyed_node_refuses_everything_at_once(cluster):
     member.node = None
     member.sm.close()
     member.sm = None
+
+
+def test_members_learn_what_each_other_advertise(tmp_path):
+    cluster = Cluster.create(str(tmp_path), info_period=0.05)
+    for i, member in enumerate(cluster.members):
+        member.config = dataclasses.replace(member.config, info={"pg": f"host{i}:5432"})
+    cluster.start()
+    try:
+        for member in cluster.members:
+            node = member.node
+            wait_until(lambda node=node: len(node.member_info()) == 3, timeout=10, message="node_info")
+            assert sorted(v["pg"] for v in node.member_info().values()) == [
+                "host0:5432",
+                "host1:5432",
+                "host2:5432",
+            ]
+    finally:
+        cluster.stop()

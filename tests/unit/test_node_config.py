@@ -17,7 +17,9 @@ from support import QUORUMDB
 def test_defaults():
     c = parse_serve_args(["--data-dir", "/tmp/x"], environ={})
     assert c.data_dir == Path("/tmp/x")
-    assert c.storage_dir == Path("/tmp/x/data")
+    assert c.storage_dir == Path("/tmp/x/store")
+    assert c.raft_dir == Path("/tmp/x/raft")
+    assert c.raft_advertise == c.raft_listen and c.pg_advertise == c.pg_listen
     assert c.pg_listen == Address("127.0.0.1", 5432)
     assert c.grpc_listen == Address("127.0.0.1", 6432)
     assert c.raft_listen == Address("127.0.0.1", 7432)
@@ -38,6 +40,11 @@ def test_every_flag_reads_its_environment_variable():
         "QUORUMDB_GRPC_LISTEN": "0.0.0.0:16432",
         "QUORUMDB_RAFT_LISTEN": "10.0.0.1:17432",
         "QUORUMDB_HTTP_LISTEN": "0.0.0.0:18432",
+        "QUORUMDB_PG_ADVERTISE": "n1.example:15432",
+        "QUORUMDB_GRPC_ADVERTISE": "n1.example:16432",
+        "QUORUMDB_RAFT_ADVERTISE": "n1.example:17432",
+        "QUORUMDB_HTTP_ADVERTISE": "n1.example:18432",
+        "QUORUMDB_SNAPSHOT_ENTRIES": "1000",
         "QUORUMDB_PEER": "10.0.0.2:7432, 10.0.0.3:7432",
         "QUORUMDB_JOIN": "true",
         "QUORUMDB_FSYNC": "false",
@@ -53,6 +60,9 @@ def test_every_flag_reads_its_environment_variable():
     assert c.grpc_listen == Address("0.0.0.0", 16432)
     assert c.raft_listen == Address("10.0.0.1", 17432)
     assert c.http_listen == Address("0.0.0.0", 18432)
+    assert c.raft_advertise == Address("n1.example", 17432)
+    assert c.pg_advertise == Address("n1.example", 15432)
+    assert c.snapshot_entries == 1000
     assert c.peers == (Address("10.0.0.2", 7432), Address("10.0.0.3", 7432))
     assert c.join is True
     assert c.fsync is False
@@ -185,17 +195,15 @@ def test_help_explains_every_flag_and_its_variable():
 @pytest.mark.parametrize(
     "args, env",
     [
-        (["--peer", "127.0.0.1:7433"], {}),
-        (["--join"], {}),
-        ([], {"QUORUMDB_PEER": "127.0.0.1:7433"}),
-        ([], {"QUORUMDB_JOIN": "1"}),
+        (["--peer", "127.0.0.1:7433", "--raft-listen", "0.0.0.0:7432"], {}),
+        (["--join"], {"QUORUMDB_PG_LISTEN": "0.0.0.0:5432"}),
     ],
 )
-def test_cluster_flags_are_refused_until_wired(tmp_path, args, env):
+def test_a_cluster_node_on_a_wildcard_address_must_advertise(tmp_path, args, env):
     out = run_cli("serve", "--data-dir", str(tmp_path), *args, env=env)
     assert out.returncode == 2
-    assert "not supported yet" in out.stderr
-    assert not (tmp_path / "data").exists()
+    assert "advertise" in out.stderr
+    assert not (tmp_path / "store").exists()
 
 
 @pytest.mark.parametrize(
