@@ -30,9 +30,10 @@ from pgclient import (
     startup_packet,
     terminate_message,
 )
+from support import wait_until
+
 from quorumdb.node.pgserver import PgServer
 from quorumdb.storage.errors import QuorumError
-from support import wait_until
 
 
 class ServerThread:

@@ -8,10 +8,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from support import QUORUMDB
+
 from quorumdb.node import config as cfg
 from quorumdb.node.config import Address, ConfigError, parse_serve_args
 from quorumdb.node.devcluster import layout
-from support import QUORUMDB
 
 
 def test_defaults():

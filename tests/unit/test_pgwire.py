@@ -23,6 +23,7 @@ from pgclient import (
     startup_packet,
     terminate_message,
 )
+
 from quorumdb.node import pgwire
 from quorumdb.sql.result import Column
 from quorumdb.storage.errors import ProtocolViolation, QuorumError, UniqueViolation
