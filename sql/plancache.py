@@ -7,6 +7,11 @@ re-parsed) when a statement arrives under another version. Plans built on a
 transaction's uncommitted catalog (``Catalog.version is None``) are used once
 and never stored.
 
+Query strings longer than `max_cached_chars` are parsed and planned but not
+kept: a bulk load sends thousands of distinct multi-row INSERTs, each plan
+megabytes of literal rows, which an entry-count bound alone would let grow
+into gigabytes of cache. Statements worth caching are short and repeated.
+
 `stats` counts parses, plans, hits and evictions; tests assert on it.
 """
 
@@ -45,8 +50,9 @@ class CachedQuery:
 
 
 class PlanCache:
-    def __init__(self, capacity: int = 1024) -> None:
+    def __init__(self, capacity: int = 1024, max_cached_chars: int = 4096) -> None:
         self.capacity = capacity
+        self.max_cached_chars = max_cached_chars
         self._entries: OrderedDict[str, CachedQuery] = OrderedDict()
         self._lock = threading.Lock()
         self.stats = CacheStats()
@@ -66,6 +72,8 @@ class PlanCache:
         entry = CachedQuery(sql, statements)
         with self._lock:
             self.stats.parses += 1
+            if len(sql) > self.max_cached_chars:
+                return entry
             self._entries[sql] = entry
             while len(self._entries) > self.capacity:
                 self._entries.popitem(last=False)

@@ -86,3 +86,16 @@ def test_parse_errors_are_not_cached() -> None:
         except Exception:  # noqa: BLE001 - the error itself is tested elsewhere
             pass
     assert len(db.plans) == 0
+
+
+def test_long_statements_are_not_kept():
+    from quorumdb.sql.plancache import PlanCache
+
+    cache = PlanCache(capacity=10, max_cached_chars=100)
+    long_sql = "SELECT " + ", ".join(str(i) for i in range(100))
+    cache.query(long_sql)
+    cache.query(long_sql)
+    assert cache.stats.parses == 2 and len(cache) == 0
+    cache.query("SELECT 1")
+    cache.query("SELECT 1")
+    assert cache.stats.parses == 3 and cache.stats.hits == 1 and len(cache) == 1
