@@ -40,11 +40,27 @@ class TransactionCommand(_message.Message):
     reads: _containers.RepeatedCompositeFieldContainer[ReadRange]
     def __init__(self, writes: _Optional[_Iterable[_Union[Write, _Mapping]]] = ..., reads: _Optional[_Iterable[_Union[ReadRange, _Mapping]]] = ...) -> None: ...
 
+class ReclaimRange(_message.Message):
+    __slots__ = ("start", "end", "marker")
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    MARKER_FIELD_NUMBER: _ClassVar[int]
+    start: bytes
+    end: bytes
+    marker: bytes
+    def __init__(self, start: _Optional[bytes] = ..., end: _Optional[bytes] = ..., marker: _Optional[bytes] = ...) -> None: ...
+
 class GarbageCollectCommand(_message.Message):
-    __slots__ = ("watermark",)
+    __slots__ = ("watermark", "start", "max_versions", "reclaim")
     WATERMARK_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    MAX_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    RECLAIM_FIELD_NUMBER: _ClassVar[int]
     watermark: int
-    def __init__(self, watermark: _Optional[int] = ...) -> None: ...
+    start: bytes
+    max_versions: int
+    reclaim: _containers.RepeatedCompositeFieldContainer[ReclaimRange]
+    def __init__(self, watermark: _Optional[int] = ..., start: _Optional[bytes] = ..., max_versions: _Optional[int] = ..., reclaim: _Optional[_Iterable[_Union[ReclaimRange, _Mapping]]] = ...) -> None: ...
 
 class Command(_message.Message):
     __slots__ = ("txn", "gc")

@@ -1,27 +1,35 @@
-"""Access-path selection: turn a table scan plus WHERE into the cheapest scan node.
+"""Access-path selection: a table plus its pushed-down conditions -> the cheapest scan.
 
-Rows are stored in primary-key order, so conditions on the key's leading
-columns select a contiguous key range:
+Rows are stored in primary-key order and each secondary index keeps
+entries in its columns' order (`sql/keys.py`), so conditions on leading
+columns select contiguous key ranges:
 
-* every key column fixed (``id = 5``, ``a = 1 AND b IN (2, 3)``) -> `KeyLookup`
-  (point reads, at most `MAX_LOOKUP_KEYS` of them);
-* a fixed leading prefix and/or a range on the next key column (``id > 5``,
-  ``id BETWEEN 1 AND 9``, ``a = 1 AND b < 3``) -> `KeyRange`;
-* anything else -> `SeqScan`.
+* every primary-key column fixed (``id = 5``, ``a = 1 AND b IN (2, 3)``)
+  -> `KeyLookup` (point reads, at most `MAX_LOOKUP_KEYS` of them);
+* leading index columns fixed and/or a range on the next one -> `IndexScan`
+  (a unique index fully fixed is as good as a point read);
+* a fixed leading primary-key prefix and/or a range on the next key column
+  -> `KeyRange`;
+* anything else -> `SeqScan` (which still streams in key order).
 
-A condition is usable only when it compares the bare key column (at most an
-identity conversion such as int4 -> int8) with an expression that does not
-depend on the row, in a comparison whose values encode like the column's
-(``int_col = 1.5`` compares as numeric and stays a filter). Conditions used
-for the access path are exact, so they are dropped from the residual filter.
+Among the candidates the one fixing the most leading columns wins; the
+primary key wins ties (no second lookup per row). A condition is usable
+only when it compares the bare column (at most an identity conversion such
+as int4 -> int8) with an expression that does not depend on the row (a
+constant, a parameter, or an `OuterRef` set by an enclosing nested loop:
+that is how an index nested loop is planned), in a comparison whose values
+encode like the column's (``int_col = 1.5`` compares as numeric and stays a
+filter). Conditions used for the access path are exact, so they are dropped
+from the residual filter.
 
-`ordered_by_key` tells the planner when the chosen scan already returns rows
-in the requested ORDER BY, so no Sort is needed.
+`ordered_by_key` tells the planner when a scan already returns rows in the
+requested ORDER BY, so no Sort is needed.
 """
 
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 from . import types as T
 from .bound import (
@@ -32,12 +40,13 @@ from .bound import (
     ColumnRef,
     InListExpr,
     column_refs,
+    is_volatile,
 )
-from .catalog import TableDef
+from .catalog import IndexDef, TableDef
 from .functions import COMMUTED
-from .plan import KeyLookup, KeyRange, PlanNode, SeqScan, SortSpec
+from .plan import IndexScan, KeyLookup, KeyRange, PlanNode, SeqScan, SortSpec
 
-__all__ = ["choose_scan", "ordered_by_key", "MAX_LOOKUP_KEYS"]
+__all__ = ["choose_scan", "ordered_by_key", "conjuncts", "MAX_LOOKUP_KEYS"]
 
 MAX_LOOKUP_KEYS = 1000
 
@@ -50,8 +59,21 @@ _FAMILY = {
     T.NUMERIC.oid: "numeric",
     T.TEXT.oid: "text",
     T.VARCHAR.oid: "text",
+    T.BPCHAR.oid: "bpchar",
     T.BOOL.oid: "bool",
+    T.DATE.oid: "date",
+    T.TIME.oid: "time",
+    T.TIMESTAMP.oid: "timestamp",
+    T.TIMESTAMPTZ.oid: "timestamptz",
+    T.UUID.oid: "uuid",
+    T.BYTEA.oid: "bytea",
 }
+
+
+def conjuncts(where: BoundExpr | None) -> list[BoundExpr]:
+    if where is None:
+        return []
+    return list(where.args) if isinstance(where, AndExpr) else [where]
 
 
 def _key_column(e: BoundExpr) -> ColumnRef | None:
@@ -62,7 +84,7 @@ def _key_column(e: BoundExpr) -> ColumnRef | None:
 
 
 def _row_independent(e: BoundExpr) -> bool:
-    return not column_refs(e)
+    return not column_refs(e) and not is_volatile(e)
 
 
 def _usable(column: ColumnRef, compared_as: T.SqlType, table: TableDef) -> bool:
@@ -76,7 +98,14 @@ _Condition = tuple[int, str, object]  # (column index, "=" / "<" / ... / "in", v
 
 def _condition(e: BoundExpr, table: TableDef) -> _Condition | None:
     """(column index, operator or "in", value expr(s)) if `e` can drive a key access."""
-    if isinstance(e, Call) and len(e.args) == 2 and e.op.name in COMMUTED and e.op.infix:
+    if (
+        isinstance(e, Call)
+        and len(e.args) == 2
+        and e.op.name in COMMUTED
+        and e.op.infix
+        and e.op.context is None
+        and e.op.args[0] == e.op.args[1]
+    ):
         op = e.op.name
         left, right = e.args
         column = _key_column(left)
@@ -98,76 +127,145 @@ def _condition(e: BoundExpr, table: TableDef) -> _Condition | None:
     return None
 
 
-def choose_scan(table: TableDef, where: BoundExpr | None) -> PlanNode:
-    """The scan of `table` for a WHERE clause (bound over the table's columns)."""
-    conjuncts = (
-        list(where.args) if isinstance(where, AndExpr) else ([where] if where is not None else [])
-    )
-    if not table.primary_key or not conjuncts:
-        return SeqScan(table, where)
-    conditions = [(c, _condition(c, table)) for c in conjuncts]
+@dataclass(slots=True)
+class _Path:
+    """A candidate access path over some key columns (the pk's or an index's)."""
+
+    columns: tuple[int, ...]
+    index: IndexDef | None
+    choices: list[tuple[BoundExpr, ...]]  # per fixed leading column: its value(s)
+    used: set[int]  # conditions consumed by the fixed prefix
+    lower: _Condition | None = None
+    upper: _Condition | None = None
+    lower_n: int = -1
+    upper_n: int = -1
+
+    @property
+    def fixed(self) -> int:
+        return len(self.choices)
+
+    @property
+    def probes(self) -> int:
+        count = 1
+        for values in self.choices:
+            count *= len(values)
+        return count
+
+    def score(self) -> tuple[int, int, int]:
+        full = self.fixed == len(self.columns) and (self.index is None or self.index.unique)
+        return (
+            2 if full else (1 if self.fixed or self.lower or self.upper else 0),
+            self.fixed,
+            1 if self.index is None else 0,
+        )
+
+
+def _build_path(
+    columns: tuple[int, ...], index: IndexDef | None, conditions: list[_Condition | None]
+) -> _Path:
     used: set[int] = set()
 
-    def take(column: int, ops: tuple[str, ...]) -> tuple[int, str, object] | None:
-        for n, (_, cond) in enumerate(conditions):
+    def take(column: int, ops: tuple[str, ...]) -> tuple[int, _Condition] | None:
+        for n, cond in enumerate(conditions):
             if n not in used and cond is not None and cond[0] == column and cond[1] in ops:
                 used.add(n)
-                return cond
+                return n, cond
         return None
 
     choices: list[tuple[BoundExpr, ...]] = []
-    for column in table.primary_key:
-        cond = take(column, ("=",)) or take(column, ("in",))
-        if cond is None:
+    taken: list[int] = []
+    for column in columns:
+        found = take(column, ("=",)) or take(column, ("in",))
+        if found is None:
             break
+        n, cond = found
+        taken.append(n)
         choices.append((cond[2],) if cond[1] == "=" else tuple(cond[2]))  # type: ignore[arg-type]
-    fixed = len(choices)
-    count = 1
-    for values in choices:
-        count *= len(values)
-
-    if fixed == len(table.primary_key) and count <= MAX_LOOKUP_KEYS:
-        keys = tuple(itertools.product(*choices))
-        return KeyLookup(table, keys, _residual(conditions, used))
-
-    # A range: the leading single-valued prefix, then bounds on the next key column.
-    prefix: list[BoundExpr] = []
-    kept: set[int] = set()
-    for values in choices:
-        if len(values) != 1:
-            break
-        prefix.append(values[0])
-    for n, (_, cond) in enumerate(conditions):
-        if n in used and cond is not None and table.primary_key.index(cond[0]) < len(prefix):
-            kept.add(n)
-    used = kept
-    lower = upper = None
-    lower_inclusive = upper_inclusive = True
-    if len(prefix) < len(table.primary_key):
-        next_column = table.primary_key[len(prefix)]
+    if index is None and len(choices) < len(columns):
+        # Point reads need whole primary keys; a partial key is one range: stop at an IN.
+        for k, values in enumerate(choices):
+            if len(values) != 1:
+                for n in taken[k:]:
+                    used.discard(n)
+                del choices[k:]
+                break
+    path = _Path(columns, index, choices, used)
+    if path.fixed < len(columns) and all(len(v) == 1 for v in choices):
+        next_column = columns[path.fixed]
         low = take(next_column, (">", ">="))
         if low is not None:
-            lower, lower_inclusive = low[2], low[1] == ">="
+            path.lower_n, path.lower = low
         high = take(next_column, ("<", "<="))
         if high is not None:
-            upper, upper_inclusive = high[2], high[1] == "<="
-    if not prefix and lower is None and upper is None:
-        return SeqScan(table, where)
+            path.upper_n, path.upper = high
+    return path
+
+
+def choose_scan(
+    table: TableDef,
+    where: BoundExpr | list[BoundExpr] | None,
+    alias: str = "",
+    emit_key: bool = False,
+) -> PlanNode:
+    """The scan of `table` for its conditions (bound over the table's columns)."""
+    parts = where if isinstance(where, list) else conjuncts(where)
+    if not parts:
+        return SeqScan(table, None, alias=alias, emit_key=emit_key)
+    conditions = [_condition(c, table) for c in parts]
+    candidates: list[_Path] = []
+    if table.primary_key:
+        candidates.append(_build_path(table.primary_key, None, conditions))
+    for index in table.indexes:
+        candidates.append(_build_path(index.columns, index, conditions))
+    best: _Path | None = None
+    for path in candidates:
+        if path.score()[0] == 0 or path.probes > MAX_LOOKUP_KEYS:
+            continue
+        if best is None or path.score() > best.score():
+            best = path
+    if best is None:
+        return SeqScan(table, _residual(parts, set()), alias=alias, emit_key=emit_key)
+    used = set(best.used)
+    lower = upper = None
+    lower_inclusive = upper_inclusive = True
+    if best.lower is not None:
+        used.add(best.lower_n)
+        lower, lower_inclusive = best.lower[2], best.lower[1] == ">="
+    if best.upper is not None:
+        used.add(best.upper_n)
+        upper, upper_inclusive = best.upper[2], best.upper[1] == "<="
+    residual = _residual(parts, used)
+    if best.index is not None:
+        return IndexScan(
+            table,
+            best.index,
+            tuple(itertools.product(*best.choices)),
+            lower,  # type: ignore[arg-type]
+            lower_inclusive,
+            upper,  # type: ignore[arg-type]
+            upper_inclusive,
+            residual,
+            alias=alias,
+            emit_key=emit_key,
+        )
+    if best.fixed == len(table.primary_key):
+        keys = tuple(itertools.product(*best.choices))
+        return KeyLookup(table, keys, residual, alias=alias, emit_key=emit_key)
     return KeyRange(
         table,
-        tuple(prefix),
+        tuple(v[0] for v in best.choices),
         lower,  # type: ignore[arg-type]
         lower_inclusive,
         upper,  # type: ignore[arg-type]
         upper_inclusive,
-        _residual(conditions, used),
+        residual,
+        alias=alias,
+        emit_key=emit_key,
     )
 
 
-def _residual(
-    conditions: list[tuple[BoundExpr, _Condition | None]], used: set[int]
-) -> BoundExpr | None:
-    rest = [c for n, (c, _) in enumerate(conditions) if n not in used]
+def _residual(parts: list[BoundExpr], used: set[int]) -> BoundExpr | None:
+    rest = [c for n, c in enumerate(parts) if n not in used]
     if not rest:
         return None
     if len(rest) == 1:
@@ -190,22 +288,6 @@ def ordered_by_key(scan: PlanNode, keys: tuple[SortSpec, ...]) -> PlanNode | Non
             return None
     if descending == scan.reverse:
         return scan
-    return _reversed(scan)
+    from dataclasses import replace
 
-
-def _reversed(scan: PlanNode) -> PlanNode:
-    if isinstance(scan, SeqScan):
-        return SeqScan(scan.table, scan.filter, not scan.reverse)
-    if isinstance(scan, KeyLookup):
-        return KeyLookup(scan.table, scan.keys, scan.filter, not scan.reverse)
-    assert isinstance(scan, KeyRange)
-    return KeyRange(
-        scan.table,
-        scan.prefix,
-        scan.lower,
-        scan.lower_inclusive,
-        scan.upper,
-        scan.upper_inclusive,
-        scan.filter,
-        not scan.reverse,
-    )
+    return replace(scan, reverse=not scan.reverse)

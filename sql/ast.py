@@ -44,17 +44,34 @@ __all__ = [
     "Assignment",
     "Update",
     "Delete",
-    "ColumnDef",
-    "CreateTable",
-    "DropTable",
     "Begin",
     "Commit",
     "Rollback",
+    "Savepoint",
+    "ReleaseSavepoint",
+    "RollbackToSavepoint",
     "SetVariable",
     "SetTransaction",
     "ResetVariable",
     "ShowVariable",
     "Explain",
+    "ArrayExpr",
+    "SubLink",
+    "Quantified",
+    "Subscript",
+    "MinMax",
+    "FrameBound",
+    "WindowSpec",
+    "Join",
+    "SubqueryRef",
+    "FunctionRef",
+    "FromItem",
+    "CommonTable",
+    "With",
+    "SetOperation",
+    "Query",
+    "OnConflict",
+    "LockingClause",
     "leftmost_location",
 ]
 
@@ -201,6 +218,63 @@ class FuncCall(Expr):
     star: bool = False  # count(*)
     distinct: bool = False
     location: int = field(default=-1, compare=False)
+    filter: Expr | None = None  # agg(x) FILTER (WHERE ...)
+    order_by: tuple[SortKey, ...] = ()  # agg(x ORDER BY y)
+    over: WindowSpec | None = None  # a window function call
+    sql_syntax: bool = False  # EXTRACT(a FROM b), SUBSTRING(a FROM b), ... (not a plain call)
+
+
+@dataclass(frozen=True, slots=True)
+class ArrayExpr(Expr):
+    """ARRAY[a, b, ...]; items may themselves be ArrayExprs (multidimensional)."""
+
+    items: tuple[Expr, ...]
+    location: int = field(default=-1, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SubLink(Expr):
+    """A subquery used as an expression.
+
+    `kind`: "scalar" ((SELECT ...)), "exists", "array" (ARRAY(SELECT ...)),
+    "any" (x op ANY (SELECT ...), which IN is) or "all" (x op ALL (SELECT ...)).
+    `operand` and `op` are set for "any" and "all".
+    """
+
+    kind: str
+    query: Query
+    operand: Expr | None = None
+    op: str = ""
+    location: int = field(default=-1, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Quantified(Expr):
+    """operand op ANY (array) / operand op ALL (array)."""
+
+    op: str
+    operand: Expr
+    array: Expr
+    all: bool = False
+    location: int = field(default=-1, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Subscript(Expr):
+    """operand[index] (one subscript, 1-based as in PostgreSQL)."""
+
+    operand: Expr
+    index: Expr
+    location: int = field(default=-1, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class MinMax(Expr):
+    """GREATEST(...) (op "greatest") or LEAST(...) (op "least")."""
+
+    op: str
+    args: tuple[Expr, ...]
+    location: int = field(default=-1, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +321,72 @@ class TableName(Node):
     schema: str | None = None
     alias: str | None = None
     location: int = field(default=-1, compare=False)
+    column_aliases: tuple[str, ...] = ()  # FROM t AS x(a, b)
+
+
+@dataclass(frozen=True, slots=True)
+class Join(Node):
+    """left JOIN right. `kind`: "inner", "left", "right", "full" or "cross"."""
+
+    kind: str
+    left: FromItem
+    right: FromItem
+    on: Expr | None = None
+    using: tuple[str, ...] = ()
+    natural: bool = False
+    location: int = field(default=-1, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SubqueryRef(Node):
+    """(SELECT ...) AS alias(columns) in FROM."""
+
+    query: Query
+    alias: str | None
+    column_aliases: tuple[str, ...] = ()
+    lateral: bool = False
+    location: int = field(default=-1, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionRef(Node):
+    """A set-returning function in FROM: generate_series(1, 3) AS g(i)."""
+
+    call: FuncCall
+    alias: str | None
+    column_aliases: tuple[str, ...] = ()
+    ordinality: bool = False
+    lateral: bool = False
+    location: int = field(default=-1, compare=False)
+
+
+FromItem = TableName | Join | SubqueryRef | FunctionRef
+
+
+@dataclass(frozen=True, slots=True)
+class FrameBound(Node):
+    """One end of a window frame. `kind`: "unbounded preceding", "preceding",
+    "current row", "following", "unbounded following"; `offset` for the two
+    offset kinds."""
+
+    kind: str
+    offset: Expr | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WindowSpec(Node):
+    """OVER (...) or WINDOW name AS (...). `frame_mode` is "range" (the default),
+    "rows" or "groups"; `start`/`end` None mean PostgreSQL's default frame."""
+
+    name: str | None = None  # the name a WINDOW clause defines
+    ref: str | None = None  # OVER w / OVER (w ORDER BY ...)
+    partition_by: tuple[Expr, ...] = ()
+    order_by: tuple[SortKey, ...] = ()
+    frame_mode: str = "range"
+    start: FrameBound | None = None
+    end: FrameBound | None = None
+    exclude: str | None = None  # "current row", "group", "ties"
+    location: int = field(default=-1, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,9 +406,20 @@ class SortKey(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class LockingClause(Node):
+    """FOR UPDATE / NO KEY UPDATE / SHARE / KEY SHARE [OF tables]: `strength` is one of
+    those (lower case); `wait` is "block", "nowait" or "skip" (SKIP LOCKED)."""
+
+    strength: str
+    tables: tuple[str, ...] = ()
+    wait: str = "block"
+    locations: tuple[int, ...] = field(default=(), compare=False)  # of `tables`
+
+
+@dataclass(frozen=True, slots=True)
 class Select(Statement):
     items: tuple[SelectItem, ...]
-    from_: tuple[TableName, ...] = ()
+    from_: tuple[FromItem, ...] = ()
     where: Expr | None = None
     group_by: tuple[Expr, ...] = ()
     having: Expr | None = None
@@ -276,6 +427,10 @@ class Select(Statement):
     limit: Expr | None = None
     offset: Expr | None = None
     distinct: bool = False
+    distinct_on: tuple[Expr, ...] = ()
+    windows: tuple[WindowSpec, ...] = ()  # the WINDOW clause
+    with_: With | None = None
+    locking: tuple[LockingClause, ...] = ()  # FOR UPDATE / FOR SHARE ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,12 +445,63 @@ class Values(Statement):
 
 
 @dataclass(frozen=True, slots=True)
+class CommonTable(Node):
+    """One WITH entry: name(columns) AS [NOT] MATERIALIZED (query)."""
+
+    name: str
+    columns: tuple[str, ...]
+    query: Statement  # a Query, or INSERT/UPDATE/DELETE ... RETURNING
+    materialized: bool | None = None
+    location: int = field(default=-1, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class With(Node):
+    ctes: tuple[CommonTable, ...]
+    recursive: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SetOperation(Statement):
+    """left UNION/INTERSECT/EXCEPT [ALL] right, with the ORDER BY/LIMIT of the whole."""
+
+    op: str  # "union", "intersect", "except"
+    all: bool
+    left: Query
+    right: Query
+    order_by: tuple[SortKey, ...] = ()
+    limit: Expr | None = None
+    offset: Expr | None = None
+    with_: With | None = None
+    location: int = field(default=-1, compare=False)
+
+
+Query = Select | Values | SetOperation
+
+
+@dataclass(frozen=True, slots=True)
+class OnConflict(Node):
+    """ON CONFLICT [(columns) | ON CONSTRAINT name] DO NOTHING / DO UPDATE SET ... [WHERE]."""
+
+    columns: tuple[str, ...]
+    constraint: str | None
+    action: str  # "nothing" or "update"
+    assignments: tuple[Assignment, ...] = ()
+    where: Expr | None = None
+    target_where: Expr | None = None  # ON CONFLICT (cols) WHERE pred (partial index inference)
+    location: int = field(default=-1, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Insert(Statement):
     """`source` None means DEFAULT VALUES."""
 
     table: TableName
     columns: tuple[tuple[str, int], ...]  # (name, location)
-    source: Select | Values | None
+    source: Select | Values | SetOperation | None
+    returning: tuple[SelectItem, ...] = ()
+    on_conflict: OnConflict | None = None
+    with_: With | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,38 +516,18 @@ class Update(Statement):
     table: TableName
     assignments: tuple[Assignment, ...]
     where: Expr | None = None
+    from_: tuple[FromItem, ...] = ()
+    returning: tuple[SelectItem, ...] = ()
+    with_: With | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Delete(Statement):
     table: TableName
     where: Expr | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ColumnDef(Node):
-    name: str
-    type: TypeName
-    not_null: bool = False
-    primary_key: bool = False
-    location: int = field(default=-1, compare=False)
-
-
-@dataclass(frozen=True, slots=True)
-class CreateTable(Statement):
-    table: TableName
-    columns: tuple[ColumnDef, ...]
-    primary_key: tuple[str, ...] | None = None  # table constraint PRIMARY KEY (..)
-    primary_key_location: int = field(default=-1, compare=False)
-    constraint_name: str | None = None
-    if_not_exists: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class DropTable(Statement):
-    tables: tuple[TableName, ...]
-    if_exists: bool = False
-    cascade: bool = False
+    using: tuple[FromItem, ...] = ()
+    returning: tuple[SelectItem, ...] = ()
+    with_: With | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,6 +547,21 @@ class Commit(Statement):
 @dataclass(frozen=True, slots=True)
 class Rollback(Statement):
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class Savepoint(Statement):
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseSavepoint(Statement):
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackToSavepoint(Statement):
+    name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,6 +595,9 @@ class ShowVariable(Statement):
 @dataclass(frozen=True, slots=True)
 class Explain(Statement):
     statement: Statement
+    analyze: bool = False
+    timing: bool = True  # EXPLAIN ANALYZE: per-node times (off: rows and loops only)
+    summary: bool | None = None  # the "Execution Time" line (default: with ANALYZE)
 
 
 def leftmost_location(node: Node) -> int:
@@ -405,7 +609,7 @@ def leftmost_location(node: Node) -> int:
     location = getattr(node, "location", -1)
     if isinstance(node, BinaryOp):
         first: Node | None = node.left
-    elif isinstance(node, (Cast, IsNull, BooleanTest, InList, Between)):
+    elif isinstance(node, (Cast, IsNull, BooleanTest, InList, Between, Quantified, Subscript)):
         first = node.operand
     elif isinstance(node, BoolOp):
         first = node.args[0] if node.args else None

@@ -1,30 +1,41 @@
 """The binder: syntax-tree expressions -> typed, name-resolved `bound` expressions.
 
-It resolves column names against a `Scope` (the relations in FROM), infers
-types the way PostgreSQL's parse analysis does (an untyped literal takes its
-type from context, and is converted right away so that a bad literal fails
-with its position: 22P02 at character n), picks operators and casts, and
-folds operations on constants (as PostgreSQL's planner does, so ``1/0`` fails
-even when no row is read).
+It resolves column names against a `Scope` (the relations in FROM), and,
+inside a subquery, against the enclosing queries' scopes (a correlated
+reference becomes an `OuterRef` to a parameter slot the enclosing plan
+fills: `Level.params`). It infers types the way PostgreSQL's parse analysis
+does (an untyped literal takes its type from context, and is converted
+right away so that a bad literal fails with its position: 22P02 at
+character n), picks operators, functions and casts (`sql/functions.py`,
+`sql/casts.py`), and folds immutable operations on constants (as
+PostgreSQL's planner does, so ``1/0`` fails even when no row is read).
 
-Aggregate calls are collected into `Binder.aggregates` and replaced by
-`AggRef` placeholders; the planner then rewrites the expressions above the
-Aggregate node.
+Aggregate and window calls are collected per query block (`Level`) and
+replaced by `AggRef` / `WindowRef` placeholders; the planner rewrites the
+expressions above the Aggregate and Window nodes. Function calls,
+aggregates, windows, subqueries and arrays are bound by the `CallBinder`
+mixin (`sql/binder_calls.py`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
-from quorumdb.storage.errors import DatatypeMismatch, QuorumError, SyntaxErrorSQL
+from quorumdb.storage.errors import (
+    DatatypeMismatch,
+    QuorumError,
+    SyntaxErrorSQL,
+    UndefinedColumn,
+    UndefinedTable,
+)
 
 from . import ast
 from . import types as T
+from .binder_calls import CallBinder
 from .bound import (
     AggCall,
-    AggRef,
     AndExpr,
     BoolTest,
     BoundExpr,
@@ -40,34 +51,31 @@ from .bound import (
     NullIfExpr,
     NullTest,
     OrExpr,
+    OuterRef,
     ParamRef,
-    SessionValue,
+    WindowCall,
     column_refs,
 )
 from .casts import CannotCoerce, CastContext, find_cast
 from .expr import evaluate
 from .functions import (
     comparison_impl,
-    comparison_type,
-    is_aggregate,
     operator_error,
-    resolve_aggregate,
     resolve_binary,
-    resolve_function,
-    resolve_function_error,
     resolve_unary,
 )
-from .scope import Scope, pos
+from .scope import Scope, ScopeColumn, pos
 from .types import SqlType
 
-__all__ = ["Binder", "BindContext", "common_type", "coerce"]
+__all__ = ["Binder", "BindContext", "Level", "common_type", "coerce", "SubqueryPlanner"]
 
-_SESSION_FUNCTIONS = {
-    "current_user": T.TEXT,
-    "session_user": T.TEXT,
-    "current_database": T.TEXT,
-    "current_schema": T.TEXT,
-}
+
+class SubqueryPlanner(Protocol):
+    """What the binder asks the planner for: a subquery planned inside `outer`."""
+
+    def plan_subquery(
+        self, query: ast.Statement, outer: Binder
+    ) -> tuple[Any, tuple[Any, ...], Level]: ...
 
 
 class BindContext:
@@ -79,18 +87,65 @@ class BindContext:
     errors from evaluating constant expressions: PostgreSQL folds constants
     when planning, after parse analysis, so such an error is raised only once
     the whole statement has been analysed (`raise_deferred`) and any analysis
-    error in it wins.
+    error in it wins. `planner` plans subqueries (None: subqueries are not
+    allowed, as in DEFAULT and CHECK expressions). Parameter slots and
+    subplan numbers are allocated per statement.
     """
 
-    __slots__ = ("param_types", "fold_errors")
+    __slots__ = ("param_types", "fold_errors", "planner", "slots", "subplans")
 
-    def __init__(self, param_types: list[SqlType | None] | None = None) -> None:
+    def __init__(
+        self,
+        param_types: list[SqlType | None] | None = None,
+        planner: SubqueryPlanner | None = None,
+    ) -> None:
         self.param_types = param_types
         self.fold_errors: list[QuorumError] = []
+        self.planner = planner
+        self.slots = 0
+        self.subplans = 0
 
     def raise_deferred(self) -> None:
         if self.fold_errors:
             raise self.fold_errors[0]
+
+    def new_slot(self) -> int:
+        self.slots += 1
+        return self.slots
+
+    def new_subplan(self) -> int:
+        self.subplans += 1
+        return self.subplans
+
+
+class Level:
+    """One query block's binding state, shared by the binders of its clauses: its
+    aggregates and window calls, named windows, and the correlated references it
+    makes to `outer` (the binder of the enclosing query's clause)."""
+
+    __slots__ = ("outer", "params", "aggregates", "agg_locations", "windows", "window_defs")
+
+    def __init__(self, outer: Binder | None = None) -> None:
+        self.outer = outer
+        self.params: list[tuple[int, BoundExpr]] = []
+        self.aggregates: list[AggCall] = []
+        self.agg_locations: list[int] = []
+        self.windows: list[WindowCall] = []
+        self.window_defs: dict[str, ast.WindowSpec] = {}
+
+    def correlate(self, value: BoundExpr, context: BindContext, name: str) -> OuterRef:
+        for slot, existing in self.params:
+            if existing == value and existing.type == value.type:
+                return OuterRef(value.type, slot, name)
+        slot = context.new_slot()
+        self.params.append((slot, value))
+        return OuterRef(value.type, slot, name)
+
+
+# Casts to object-identifier types, bound by sql/pgfunctions.py (QuorumDB has no oid types).
+_CATALOG_CASTS = frozenset(
+    {"oid", "regclass", "regtype", "regnamespace", "regproc", "regprocedure", "regrole"}
+)
 
 
 def coerce(
@@ -103,7 +158,8 @@ def coerce(
 ) -> BoundExpr:
     """Convert `e` to `target`. An untyped literal is converted now (an invalid one
     fails with its position); a typed constant is folded, its error deferred into
-    `fold_errors` when given."""
+    `fold_errors` when given. Conversions that depend on the session's TimeZone
+    are validated now but run per execution."""
     if e.type == target:
         return e
     if isinstance(e, Const) and e.type.oid == T.UNKNOWN.oid and e.value is not None:
@@ -112,6 +168,16 @@ def coerce(
         cast = find_cast(e.type, target.base, context)
         if cast is None:
             raise on_error()
+        if target.oid == T.INTERVAL.oid and target.typmod >= 0:
+            # interval '90' minute: the fields decide what a bare number means
+            try:
+                return Const(target, T.parse_text(target, e.value))  # type: ignore[arg-type]
+            except QuorumError as exc:
+                if exc.position is None:
+                    exc.position = pos(literal_location)
+                raise
+        if cast.zoned:
+            return _zoned_literal(e, target, cast.fn, context, literal_location)  # type: ignore[arg-type]
         try:
             value = cast.fn(e.value) if cast.fn else e.value
         except QuorumError as exc:
@@ -137,8 +203,8 @@ def coerce(
     cast = find_cast(e.type, target, context)
     if cast is None:
         raise on_error()
-    result = CastExpr(target, e, cast.fn, context is CastContext.EXPLICIT)
-    if isinstance(e, Const):
+    result = CastExpr(target, e, cast.fn, context is CastContext.EXPLICIT, cast.zoned)
+    if isinstance(e, Const) and not cast.zoned:
         try:
             return Const(target, evaluate(result))
         except QuorumError as exc:
@@ -148,8 +214,38 @@ def coerce(
     return result
 
 
+def _zoned_literal(
+    e: Const, target: SqlType, fn: Callable[..., object], context: CastContext, location: int
+) -> BoundExpr:
+    """'2020-01-01 10:00'::timestamptz: parsed in the session's zone at run time; folded
+    now only when the text names its own zone (or the value does not depend on one)."""
+    from .types_datetime import UTC, find_zone
+
+    try:
+        in_utc = fn(e.value, UTC)
+        elsewhere = fn(e.value, find_zone("+13:37"))
+    except QuorumError as exc:
+        if exc.position is None:
+            exc.position = pos(location)
+        raise
+    modifier = find_cast(target.base, target, context) if target.typmod >= 0 else None
+    if in_utc == elsewhere:
+        value = in_utc
+        if modifier is not None and modifier.fn is not None:
+            value = modifier.fn(value)
+        return Const(target, value)
+    if modifier is not None and modifier.fn is not None:
+        then = modifier.fn
+
+        def convert(value: object, zone: object) -> object:
+            return then(fn(value, zone))
+
+        return CastExpr(target, e, convert, False, True)
+    return CastExpr(target, e, fn, False, True)
+
+
 def common_type(types: list[tuple[SqlType, int]], construct: str | None) -> SqlType:
-    """PostgreSQL's select_common_type for our types (CASE, COALESCE, VALUES, IN).
+    """PostgreSQL's select_common_type (CASE, COALESCE, VALUES, UNION, ARRAY, IN).
 
     With `construct` None there is no error: the result is UNKNOWN when the
     types cannot be matched."""
@@ -158,7 +254,7 @@ def common_type(types: list[tuple[SqlType, int]], construct: str | None) -> SqlT
         return T.TEXT
     first, _ = known[0]
     if all(t == first for t, _ in known):
-        return first.base  # inputs are converted without a type modifier
+        return first.base if first.element is None else first
     # Keep the current type unless it is its category's preferred one (double
     # precision, text) or the next type is reachable from it implicitly and
     # not the other way round (int4 then numeric -> numeric).
@@ -174,7 +270,7 @@ def common_type(types: list[tuple[SqlType, int]], construct: str | None) -> SqlT
                 f"{construct} types {result} and {t} cannot be matched", position=pos(loc)
             )
         if (
-            result not in (T.FLOAT8, T.TEXT)
+            not result.preferred
             and find_cast(result, t, CastContext.IMPLICIT) is not None
             and find_cast(t, result, CastContext.IMPLICIT) is None
         ):
@@ -182,11 +278,20 @@ def common_type(types: list[tuple[SqlType, int]], construct: str | None) -> SqlT
     return result
 
 
-def _location(node: ast.Expr) -> int:
+def location_of(node: ast.Node) -> int:
     return ast.leftmost_location(node)
 
 
-class Binder:
+_location = location_of
+
+
+def mismatch(e: BoundExpr, target: SqlType, location: int) -> QuorumError:
+    return DatatypeMismatch(
+        f"cannot convert type {e.type.base} to {target.base}", position=pos(location)
+    )
+
+
+class Binder(CallBinder):
     """Binds expressions of one clause (or query block) against `scope`."""
 
     def __init__(
@@ -195,18 +300,35 @@ class Binder:
         context: BindContext,
         *,
         aggregates_allowed: str | None = None,
+        level: Level | None = None,
+        windows_allowed: str | None = None,
+        srf_allowed: bool = False,
     ) -> None:
         self.scope = scope
         self.context = context
         self.param_types = context.param_types
         # None: aggregates collected; else the clause name for the 42803 error ("WHERE")
         self.aggregates_allowed = aggregates_allowed
-        self.aggregates: list[AggCall] = []
-        self._agg_locations: list[int] = []  # of every aggregate call bound so far
+        # None: window calls collected; else the clause name for the 42P20 error
+        self.windows_allowed = (
+            windows_allowed if windows_allowed is not None else aggregates_allowed
+        )
+        self.srf_allowed = srf_allowed
+        self.level = level if level is not None else Level()
 
-    def with_scope(self, scope: Scope, clause: str | None) -> Binder:
-        """A binder for another clause of the same statement (shares the parameter types)."""
-        return Binder(scope, self.context, aggregates_allowed=clause)
+    @property
+    def aggregates(self) -> list[AggCall]:
+        return self.level.aggregates
+
+    def with_scope(self, scope: Scope, clause: str | None, *, windows: str | None = None) -> Binder:
+        """A binder for another clause of the same query block."""
+        return Binder(
+            scope,
+            self.context,
+            aggregates_allowed=clause,
+            level=self.level,
+            windows_allowed=windows if windows is not None else clause,
+        )
 
     # ---- entry points -------------------------------------------------------------
 
@@ -223,9 +345,14 @@ class Binder:
     def bind_output(self, node: ast.Expr) -> BoundExpr:
         """A value that leaves the query: an untyped literal becomes text."""
         e = self.bind(node)
+        return self.resolve_unknown(e, _location(node))
+
+    def resolve_unknown(self, e: BoundExpr, location: int) -> BoundExpr:
         if e.type.oid == T.UNKNOWN.oid:
+            if isinstance(e, ParamRef):
+                return self._infer_param(e, T.TEXT)
             return self._coerce(
-                e, T.TEXT, CastContext.IMPLICIT, partial(_mismatch, e, T.TEXT, _location(node))
+                e, T.TEXT, CastContext.IMPLICIT, partial(mismatch, e, T.TEXT, location)
             )
         return e
 
@@ -233,9 +360,7 @@ class Binder:
         if e.type.oid == T.BOOL.oid:
             return e
         if e.type.oid == T.UNKNOWN.oid:
-            return self._coerce(
-                e, T.BOOL, CastContext.IMPLICIT, partial(_mismatch, e, T.BOOL, location), location
-            )
+            return self.coerce_literal(e, T.BOOL, location, partial(mismatch, e, T.BOOL, location))
         raise DatatypeMismatch(
             f"argument of {construct} must be type boolean, not type {e.type.base}",
             position=pos(location),
@@ -279,9 +404,29 @@ class Binder:
         return Const(T.UNKNOWN, None)
 
     def _bind_ColumnName(self, node: ast.ColumnName) -> BoundExpr:
-        c = self.scope.resolve(node.parts, node.location)
+        try:
+            c = self.scope.resolve(node.parts, node.location)
+        except (UndefinedColumn, UndefinedTable) as inner:
+            outer = self.level.outer
+            if outer is None:
+                raise
+            try:
+                value = outer._bind_ColumnName(node)
+            except UndefinedTable:
+                raise inner from None
+            except UndefinedColumn as outer_error:
+                if isinstance(inner, UndefinedTable):
+                    raise outer_error from None
+                raise inner from None
+            name = ".".join(node.parts)
+            return self.level.correlate(value, self.context, name)
+        return self.column(c, node.location)
+
+    def column(self, c: ScopeColumn, location: int = -1) -> BoundExpr:
+        if c.index < 0:
+            return c.expr  # type: ignore[no-any-return]
         return ColumnRef(
-            c.type, c.index, c.name, c.table_oid, c.column_number, node.location, c.relation
+            c.type, c.index, c.name, c.table_oid, c.column_number, location, c.relation or ""
         )
 
     def _bind_Param(self, node: ast.Param) -> BoundExpr:
@@ -317,10 +462,16 @@ class Binder:
             self.coerce_literal(a, want, _location(n), error)
             for a, want, n in zip(args, op.args, nodes, strict=False)
         )
-        return self._fold(Call(op.result, op, converted))
+        return self.fold(Call(op.result, op, converted))
 
-    def _fold(self, e: BoundExpr) -> BoundExpr:
-        if isinstance(e, Call) and all(isinstance(a, Const) for a in e.args):
+    def fold(self, e: BoundExpr) -> BoundExpr:
+        if (
+            isinstance(e, Call)
+            and e.op.volatility == "i"
+            and e.op.context is None
+            and not e.op.returns_set
+            and all(isinstance(a, Const) for a in e.args)
+        ):
             try:
                 return Const(e.type, evaluate(e))
             except QuorumError as exc:
@@ -335,25 +486,31 @@ class Binder:
                 operand,
                 T.NUMERIC,
                 CastContext.IMPLICIT,
-                partial(_mismatch, operand, T.NUMERIC, location),
+                partial(mismatch, operand, T.NUMERIC, location),
             )
         return self._apply(node.op, [operand], [node.operand], node.location)
+
+    def equality(
+        self, left: BoundExpr, right: BoundExpr, nodes: tuple[ast.Expr, ast.Expr], location: int
+    ) -> tuple[BoundExpr, BoundExpr, Callable[[Any, Any], Any]]:
+        """Both sides converted for their "=" operator, and its implementation."""
+        op = resolve_binary("=", left.type, right.type, pos(location))
+        error = partial(operator_error, "=", left.type, right.type, pos(location))
+        left = self.coerce_literal(left, op.args[0], _location(nodes[0]), error)
+        right = self.coerce_literal(right, op.args[1], _location(nodes[1]), error)
+        impl = op.impl
+        if op.context is not None:
+            raise QuorumError(
+                f"comparing {op.args[0]} with {op.args[1]} here is not supported", sqlstate="0A000"
+            )
+        return left, right, impl
 
     def _bind_BinaryOp(self, node: ast.BinaryOp) -> BoundExpr:
         left, right = self.bind(node.left), self.bind(node.right)
         if node.op in ("is distinct from", "is not distinct from"):
-            t = comparison_type(left.type, right.type)
-            if t is None:
-                raise operator_error("=", left.type, right.type, pos(node.location))
-            err = lambda: operator_error("=", left.type, right.type, pos(node.location))  # noqa: E731
-            return DistinctExpr(
-                T.BOOL,
-                self.coerce_literal(left, t, _location(node.left), err),
-                self.coerce_literal(right, t, _location(node.right), err),
-                comparison_impl(t, "="),
-                negated=node.op == "is not distinct from",
-            )
-        if node.op in ("!=",):
+            left, right, eq = self.equality(left, right, (node.left, node.right), node.location)
+            return DistinctExpr(T.BOOL, left, right, eq, negated=node.op == "is not distinct from")
+        if node.op == "!=":
             return self._apply("<>", [left, right], [node.left, node.right], node.location)
         return self._apply(node.op, [left, right], [node.left, node.right], node.location)
 
@@ -364,10 +521,10 @@ class Binder:
             b = self.to_bool(self.bind(a), construct, _location(a))
             # flatten nested ANDs/ORs: a AND (b AND c) -> AND(a, b, c)
             if (
-                node.op == "and"
-                and isinstance(b, AndExpr)
-                or node.op == "or"
-                and isinstance(b, OrExpr)
+                isinstance(b, AndExpr)
+                and node.op == "and"
+                or isinstance(b, OrExpr)
+                and node.op == "or"
             ):
                 args.extend(b.args)  # type: ignore[attr-defined]
             else:
@@ -454,7 +611,21 @@ class Binder:
         return AndExpr(T.BOOL, tuple(parts)) if node.negated else OrExpr(T.BOOL, tuple(parts))
 
     def _bind_Cast(self, node: ast.Cast) -> BoundExpr:
-        target = T.type_from_name(node.type.names, node.type.modifiers, pos(node.type.location))
+        if node.type.names[-1] in _CATALOG_CASTS and not node.type.array:
+            from .pgfunctions import bind_reg_cast  # x::regclass etc. (sql/pgfunctions.py)
+
+            catalog_cast = bind_reg_cast(self, node)
+            if catalog_cast is not None:
+                return catalog_cast
+        target = T.type_from_name(
+            node.type.names, node.type.modifiers, pos(node.type.location), node.type.array
+        )
+        if isinstance(node.operand, ast.ArrayExpr) and not node.operand.items:
+            if target.element is None:
+                raise CannotCoerce(
+                    f"cannot cast type unknown[] to {target}", position=pos(node.location)
+                )
+            return Const(target, ())
         arg = self.bind(node.operand)
         if isinstance(arg, ParamRef) and arg.type.oid == T.UNKNOWN.oid:
             inferred = self._infer_param(arg, target)
@@ -464,90 +635,20 @@ class Binder:
                 inferred,
                 target,
                 CastContext.EXPLICIT,
-                partial(_mismatch, arg, target, node.location),
+                partial(mismatch, arg, target, node.location),
             )
+        return self.cast(arg, target, node.location, _location(node.operand))
 
+    def cast(
+        self, arg: BoundExpr, target: SqlType, location: int, literal_location: int
+    ) -> BoundExpr:
         def cannot() -> QuorumError:
             return CannotCoerce(
-                f"cannot cast type {arg.type.base} to {target.base}", position=pos(node.location)
+                f"cannot cast type {arg.type.base} to {target.base if target.element is None else target}",
+                position=pos(location),
             )
 
-        return self._coerce(arg, target, CastContext.EXPLICIT, cannot, _location(node.operand))
-
-    # ---- functions ----------------------------------------------------------------------
-
-    def _bind_FuncCall(self, node: ast.FuncCall) -> BoundExpr:
-        name = node.name
-        if is_aggregate(name):
-            return self._bind_aggregate(node)
-        if node.star:
-            raise QuorumError(
-                f"{name}(*) specified, but {name} is not an aggregate function",
-                sqlstate="42809",
-                position=pos(node.location),
-            )
-        if node.distinct:
-            raise QuorumError(
-                f"DISTINCT specified, but {name} is not an aggregate function",
-                sqlstate="42809",
-                position=pos(node.location),
-            )
-        args = [self.bind(a) for a in node.args]
-        if name == "pg_typeof" and len(args) == 1:
-            return Const(T.REGTYPE, str(args[0].type.base))
-        if name in _SESSION_FUNCTIONS and not args:
-            return SessionValue(_SESSION_FUNCTIONS[name], name)
-        if name == "current_setting":
-            wanted = (T.TEXT, T.BOOL)[: len(args)]
-            if not 1 <= len(args) <= 2 or any(
-                find_cast(a.type, w, CastContext.IMPLICIT) is None
-                for a, w in zip(args, wanted, strict=True)
-            ):
-                raise resolve_function_error(name, tuple(a.type for a in args), pos(node.location))
-            converted = tuple(
-                self.coerce_literal(a, w, _location(n), partial(_mismatch, a, w, _location(n)))
-                for a, w, n in zip(args, wanted, node.args, strict=True)
-            )
-            return SessionValue(T.TEXT, name, converted)
-        op = resolve_function(name, tuple(a.type for a in args), pos(node.location))
-        converted = tuple(
-            self.coerce_literal(a, want, _location(n), partial(_mismatch, a, want, _location(n)))
-            for a, want, n in zip(args, op.args, node.args, strict=True)
-        )
-        return self._fold(Call(op.result, op, converted))
-
-    def _bind_aggregate(self, node: ast.FuncCall) -> BoundExpr:
-        # PostgreSQL's order: the arguments, the function, the clause, then nesting
-        # (reported by the outer aggregate, at the inner one).
-        before = len(self._agg_locations)
-        args = [self.bind(a) for a in node.args]
-        func = resolve_aggregate(
-            node.name, tuple(a.type for a in args), node.star, pos(node.location)
-        )
-        if self.aggregates_allowed is not None:
-            raise QuorumError(
-                f"aggregate functions are not allowed in {self.aggregates_allowed}",
-                sqlstate="42803",
-                position=pos(node.location),
-            )
-        if len(self._agg_locations) > before:
-            raise QuorumError(
-                "aggregate function calls cannot be nested",
-                sqlstate="42803",
-                position=pos(self._agg_locations[before]),
-            )
-        self._agg_locations.append(node.location)
-        arg = None
-        if args:
-            location = _location(node.args[0])
-            target: SqlType = func.arg  # type: ignore[assignment]
-            arg = self.coerce_literal(
-                args[0], target, location, partial(_mismatch, args[0], target, location)
-            )
-        call = AggCall(func, arg, node.distinct)
-        if call not in self.aggregates:
-            self.aggregates.append(call)
-        return AggRef(func.result, self.aggregates.index(call))
+        return self._coerce(arg, target, CastContext.EXPLICIT, cannot, literal_location)
 
     def _bind_Case(self, node: ast.Case) -> BoundExpr:
         # PostgreSQL's order: each WHEN and its THEN, then ELSE; but the ELSE
@@ -567,7 +668,7 @@ class Binder:
             [(r.type, _location(n)) for r, n in zip(results, result_nodes, strict=True)], "CASE"
         )
         converted = [
-            self.coerce_literal(r, t, _location(n), partial(_mismatch, r, t, _location(n)))
+            self.coerce_literal(r, t, _location(n), partial(mismatch, r, t, _location(n)))
             for r, n in zip(results, result_nodes, strict=True)
         ]
         default = converted.pop(0) if node.default is not None else Const(t, None)
@@ -579,37 +680,12 @@ class Binder:
             [(a.type, _location(n)) for a, n in zip(args, node.args, strict=False)], "COALESCE"
         )
         converted = tuple(
-            self.coerce_literal(a, t, _location(n), partial(_mismatch, a, t, _location(n)))
+            self.coerce_literal(a, t, _location(n), partial(mismatch, a, t, _location(n)))
             for a, n in zip(args, node.args, strict=True)
         )
         return CoalesceExpr(t, converted)
 
     def _bind_NullIf(self, node: ast.NullIf) -> BoundExpr:
         left, right = self.bind(node.left), self.bind(node.right)
-        t = comparison_type(left.type, right.type)
-        if t is None:
-            raise operator_error("=", left.type, right.type, pos(node.location))
-        err = lambda: operator_error("=", left.type, right.type, pos(node.location))  # noqa: E731
-        left_t = t if left.type.oid == T.UNKNOWN.oid else left.type
-        left = self.coerce_literal(left, left_t, _location(node.left), err)
-        right = self.coerce_literal(
-            right, t if right.type.oid == T.UNKNOWN.oid else right.type, _location(node.right), err
-        )
-        eq = comparison_impl(t, "=")
-        if left.type != t or right.type != t:
-            lcast = find_cast(left.type, t, CastContext.IMPLICIT)
-            rcast = find_cast(right.type, t, CastContext.IMPLICIT)
-            lfn = lcast.fn if lcast and lcast.fn else (lambda v: v)
-            rfn = rcast.fn if rcast and rcast.fn else (lambda v: v)
-            base_eq = eq
-
-            def eq(a: Any, b: Any) -> Any:
-                return base_eq(lfn(a), rfn(b))
-
+        left, right, eq = self.equality(left, right, (node.left, node.right), node.location)
         return NullIfExpr(left.type, left, right, eq)
-
-
-def _mismatch(e: BoundExpr, target: SqlType, location: int) -> QuorumError:
-    return DatatypeMismatch(
-        f"cannot convert type {e.type.base} to {target.base}", position=pos(location)
-    )

@@ -1,11 +1,14 @@
 """Typed, name-resolved expressions: what the binder produces and plans carry.
 
 Every node has its SQL `type`. Column references are positions in the row
-of the plan node they are evaluated against; operators and casts hold the
-function that implements them, chosen once at bind time. Nodes are frozen
-values (implementation callables and source locations are excluded from
-equality), so two occurrences of the same expression compare equal, which
-is how GROUP BY matches select-list expressions.
+of the plan node they are evaluated against; a reference to an enclosing
+query's row (a correlated subquery, a LATERAL item, the inner side of an
+index nested loop) is an `OuterRef` to a numbered parameter slot that the
+enclosing plan node fills before running the inner plan. Operators and
+casts hold the function that implements them, chosen once at bind time.
+Nodes are frozen values (implementation callables and source locations are
+excluded from equality), so two occurrences of the same expression compare
+equal, which is how GROUP BY matches select-list expressions.
 
 `sql/expr.py` compiles these trees into closures; `format_expr` renders
 them for EXPLAIN.
@@ -16,17 +19,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import types as T
-from .functions import AggregateFunction, Operator
+from .functions import Operator
 from .types import SqlType
+
+if TYPE_CHECKING:
+    from .aggfuncs import AggregateFunction, WindowFunction
 
 __all__ = [
     "BoundExpr",
     "ColumnRef",
     "Const",
     "ParamRef",
+    "OuterRef",
     "Call",
     "CastExpr",
     "AndExpr",
@@ -40,11 +47,24 @@ __all__ = [
     "CoalesceExpr",
     "NullIfExpr",
     "SessionValue",
+    "ArrayExpr",
+    "ArrayCompare",
+    "Subscript",
+    "MinMaxExpr",
+    "SubPlan",
+    "SortSpec",
+    "Frame",
     "AggCall",
     "AggRef",
+    "WindowCall",
+    "WindowRef",
     "transform",
     "format_expr",
     "column_refs",
+    "outer_refs",
+    "shift_columns",
+    "map_columns",
+    "is_volatile",
 ]
 
 
@@ -74,8 +94,16 @@ class ParamRef(BoundExpr):
 
 
 @dataclass(frozen=True, slots=True)
+class OuterRef(BoundExpr):
+    """A value of an enclosing row, passed in parameter slot `slot` (ctx.slots)."""
+
+    slot: int
+    name: str = field(default="?", compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Call(BoundExpr):
-    """A strict operator or function call: NULL in any argument gives NULL."""
+    """An operator or function call (strict ones give NULL for any NULL argument)."""
 
     op: Operator
     args: tuple[BoundExpr, ...]
@@ -84,10 +112,9 @@ class Call(BoundExpr):
 @dataclass(frozen=True, slots=True)
 class CastExpr(BoundExpr):
     arg: BoundExpr
-    fn: Callable[[object], object] | None = field(
-        compare=False, repr=False
-    )  # None: same representation
+    fn: Callable[..., object] | None = field(compare=False, repr=False)  # None: same value
     explicit: bool = False
+    zoned: bool = False  # fn(value, zone): depends on the session's TimeZone
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,12 +197,90 @@ class SessionValue(BoundExpr):
 
 
 @dataclass(frozen=True, slots=True)
+class ArrayExpr(BoundExpr):
+    """ARRAY[...]: items of the element type (or sub-arrays, for a 2-D array)."""
+
+    items: tuple[BoundExpr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ArrayCompare(BoundExpr):
+    """left op ANY (array) / left op ALL (array)."""
+
+    left: BoundExpr
+    array: BoundExpr
+    op: Operator
+    all: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Subscript(BoundExpr):
+    """array[index] (1-based) or jsonb[key]."""
+
+    arg: BoundExpr
+    index: BoundExpr
+
+
+@dataclass(frozen=True, slots=True)
+class MinMaxExpr(BoundExpr):
+    """GREATEST/LEAST: NULLs are ignored; NULL only when every argument is."""
+
+    args: tuple[BoundExpr, ...]
+    greatest: bool
+    better: Callable[[Any, Any], Any] = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SubPlan(BoundExpr):
+    """A subquery used as a value. `kind`: "scalar", "exists", "array", "any", "all".
+
+    `params` are (slot, expression over the enclosing row) pairs filled before each
+    run; a subplan without params is run once per statement execution. For
+    "any"/"all", `test` compares `operand` with the subquery's column (converted
+    by `convert`)."""
+
+    kind: str
+    plan: Any = field(compare=False)  # a PlanNode
+    params: tuple[tuple[int, BoundExpr], ...] = ()
+    operand: BoundExpr | None = None
+    test: Operator | None = field(default=None, compare=False)
+    convert: Callable[..., object] | None = field(default=None, compare=False, repr=False)
+    number: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SortSpec:
+    expr: BoundExpr
+    descending: bool = False
+    nulls_first: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """A window frame: mode "rows"/"range"/"groups"; bounds "unbounded preceding",
+    "preceding", "current row", "following", "unbounded following"."""
+
+    mode: str = "range"
+    start: str = "unbounded preceding"
+    start_offset: BoundExpr | None = None
+    end: str = "current row"
+    end_offset: BoundExpr | None = None
+    exclude: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AggCall:
-    """One aggregate computed by an Aggregate plan node; arg None is count(*)."""
+    """One aggregate computed by an Aggregate plan node; no args is count(*)."""
 
     func: AggregateFunction
-    arg: BoundExpr | None
+    args: tuple[BoundExpr, ...]
     distinct: bool = False
+    filter: BoundExpr | None = None
+    order_by: tuple[SortSpec, ...] = ()
+
+    @property
+    def arg(self) -> BoundExpr | None:
+        return self.args[0] if self.args else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,17 +290,37 @@ class AggRef(BoundExpr):
     number: int
 
 
+@dataclass(frozen=True, slots=True)
+class WindowCall:
+    """One window function call computed by a Window plan node."""
+
+    func: WindowFunction
+    args: tuple[BoundExpr, ...]
+    partition_by: tuple[BoundExpr, ...]
+    order_by: tuple[SortSpec, ...]
+    frame: Frame
+    filter: BoundExpr | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WindowRef(BoundExpr):
+    """While binding a select list: the k-th window function call of the query."""
+
+    number: int
+
+
 Transform = Callable[[BoundExpr], BoundExpr]
 
 
 def transform(e: BoundExpr, fn: Transform) -> BoundExpr:
     """Rebuild `e` with `fn` applied to each direct child (not to `e` itself)."""
-    if isinstance(e, (ColumnRef, Const, ParamRef, AggRef)):
+    t = type(e)
+    if t in (ColumnRef, Const, ParamRef, AggRef, OuterRef, WindowRef):
         return e
-    if isinstance(e, Call):
-        return Call(e.type, e.op, tuple(fn(a) for a in e.args))
+    if t is Call:
+        return Call(e.type, e.op, tuple(fn(a) for a in e.args))  # type: ignore[attr-defined]
     if isinstance(e, CastExpr):
-        return CastExpr(e.type, fn(e.arg), e.fn, e.explicit)
+        return CastExpr(e.type, fn(e.arg), e.fn, e.explicit, e.zoned)
     if isinstance(e, AndExpr):
         return AndExpr(e.type, tuple(fn(a) for a in e.args))
     if isinstance(e, OrExpr):
@@ -223,15 +348,33 @@ def transform(e: BoundExpr, fn: Transform) -> BoundExpr:
         return NullIfExpr(e.type, fn(e.left), fn(e.right), e.eq)
     if isinstance(e, SessionValue):
         return SessionValue(e.type, e.name, tuple(fn(a) for a in e.args))
+    if isinstance(e, ArrayExpr):
+        return ArrayExpr(e.type, tuple(fn(a) for a in e.items))
+    if isinstance(e, ArrayCompare):
+        return ArrayCompare(e.type, fn(e.left), fn(e.array), e.op, e.all)
+    if isinstance(e, Subscript):
+        return Subscript(e.type, fn(e.arg), fn(e.index))
+    if isinstance(e, MinMaxExpr):
+        return MinMaxExpr(e.type, tuple(fn(a) for a in e.args), e.greatest, e.better)
+    if isinstance(e, SubPlan):
+        return SubPlan(
+            e.type,
+            e.kind,
+            e.plan,
+            tuple((slot, fn(p)) for slot, p in e.params),
+            fn(e.operand) if e.operand is not None else None,
+            e.test,
+            e.convert,
+            e.number,
+        )
     raise TypeError(f"unknown expression {type(e).__name__}")
 
 
-def column_refs(e: BoundExpr) -> list[ColumnRef]:
-    """Every ColumnRef inside `e`."""
-    found: list[ColumnRef] = []
+def _collect(e: BoundExpr, kind: type) -> list[Any]:
+    found: list[Any] = []
 
     def visit(node: BoundExpr) -> BoundExpr:
-        if isinstance(node, ColumnRef):
+        if isinstance(node, kind):
             found.append(node)
         else:
             transform(node, visit)
@@ -241,71 +384,138 @@ def column_refs(e: BoundExpr) -> list[ColumnRef]:
     return found
 
 
+def column_refs(e: BoundExpr) -> list[ColumnRef]:
+    """Every ColumnRef inside `e` (a subplan's parameters included, its plan not)."""
+    return _collect(e, ColumnRef)
+
+
+def outer_refs(e: BoundExpr) -> list[OuterRef]:
+    return _collect(e, OuterRef)
+
+
+def map_columns(e: BoundExpr, fn: Callable[[ColumnRef], BoundExpr]) -> BoundExpr:
+    """`e` with every ColumnRef replaced by fn(ref)."""
+
+    def visit(node: BoundExpr) -> BoundExpr:
+        if isinstance(node, ColumnRef):
+            return fn(node)
+        return transform(node, visit)
+
+    return visit(e)
+
+
+def shift_columns(e: BoundExpr, offset: int) -> BoundExpr:
+    """`e` over a row whose positions moved right by `offset`."""
+    if offset == 0:
+        return e
+    return map_columns(
+        e,
+        lambda c: ColumnRef(
+            c.type, c.index + offset, c.name, c.table_oid, c.column_number, c.location, c.relation
+        ),
+    )
+
+
+def is_volatile(e: BoundExpr) -> bool:
+    """Whether `e` calls a volatile function (random(), clock_timestamp(), ...)."""
+    found = False
+
+    def visit(node: BoundExpr) -> BoundExpr:
+        nonlocal found
+        if isinstance(node, Call) and node.op.volatility == "v":
+            found = True
+        elif isinstance(node, SubPlan):
+            found = True
+        return transform(node, visit)
+
+    visit(e)
+    return found
+
+
+# ---- EXPLAIN text -------------------------------------------------------------------------
+
+
 def _literal(value: object, t: SqlType) -> str:
     if value is None:
         return "NULL"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str):
-        quoted = "'" + value.replace("'", "''") + "'"
-        return quoted if t.oid in (T.TEXT.oid, T.UNKNOWN.oid) else f"{quoted}::{t.name}"
-    if isinstance(value, (float, Decimal)) or t.oid not in T.INT_RANGES:
-        return (
-            f"{T.format_text(t, value)}::{t.name}"
-            if t.oid != T.NUMERIC.oid
-            else T.format_text(t, value)
-        )
-    return str(value)
+    if t.oid in T.INT_RANGES:
+        return str(value)
+    if t.oid == T.NUMERIC.oid and isinstance(value, Decimal) and value.is_finite():
+        return T.format_numeric(value)
+    text = T.format_text(t, value).replace("'", "''")
+    return f"'{text}'::{t}"
 
 
-def format_expr(e: BoundExpr) -> str:
+def format_expr(e: BoundExpr, qualify: bool = False) -> str:
     """SQL-like text for EXPLAIN: (id = 1), (v)::numeric, count(*)."""
+
+    def f(x: BoundExpr) -> str:
+        return format_expr(x, qualify)
+
     if isinstance(e, ColumnRef):
-        return e.name
+        return f"{e.relation}.{e.name}" if qualify and e.relation else e.name
     if isinstance(e, Const):
         return _literal(e.value, e.type)
     if isinstance(e, ParamRef):
         return f"${e.index + 1}"
+    if isinstance(e, OuterRef):
+        return e.name if e.name != "?" else f"${e.slot}"
     if isinstance(e, Call):
-        args = [format_expr(a) for a in e.args]
+        args = [f(a) for a in e.args]
         if not e.op.infix:
             return f"{e.op.name}({', '.join(args)})"
         if len(args) == 1:
             return f"({e.op.name}{args[0]})"
-        name = {"~~": "LIKE", "!~~": "NOT LIKE", "~~*": "ILIKE", "!~~*": "NOT ILIKE"}.get(
-            e.op.name, e.op.name
-        )
+        name = {"~~": "~~", "!~~": "!~~"}.get(e.op.name, e.op.name)
         return f"({args[0]} {name} {args[1]})"
     if isinstance(e, CastExpr):
-        return f"({format_expr(e.arg)})::{e.type}"
+        if e.fn is None and not e.explicit:
+            return f(e.arg)  # a relabelling (numeric(8,2) -> numeric) is not shown
+        return f"({f(e.arg)})::{e.type}"
     if isinstance(e, AndExpr):
-        return "(" + " AND ".join(format_expr(a) for a in e.args) + ")"
+        return "(" + " AND ".join(f(a) for a in e.args) + ")"
     if isinstance(e, OrExpr):
-        return "(" + " OR ".join(format_expr(a) for a in e.args) + ")"
+        return "(" + " OR ".join(f(a) for a in e.args) + ")"
     if isinstance(e, NotExpr):
-        return f"(NOT {format_expr(e.arg)})"
+        return f"(NOT {f(e.arg)})"
     if isinstance(e, NullTest):
-        return f"({format_expr(e.arg)} IS {'NOT ' if e.negated else ''}NULL)"
+        return f"({f(e.arg)} IS {'NOT ' if e.negated else ''}NULL)"
     if isinstance(e, BoolTest):
         word = {True: "TRUE", False: "FALSE", None: "UNKNOWN"}[e.test]
-        return f"({format_expr(e.arg)} IS {'NOT ' if e.negated else ''}{word})"
+        return f"({f(e.arg)} IS {'NOT ' if e.negated else ''}{word})"
     if isinstance(e, InListExpr):
-        items = ", ".join(format_expr(i) for i in e.items)
-        return f"({format_expr(e.arg)} {'NOT ' if e.negated else ''}IN ({items}))"
+        items = ", ".join(f(i) for i in e.items)
+        return f"({f(e.arg)} {'<> ALL' if e.negated else '= ANY'} (ARRAY[{items}]))"
     if isinstance(e, DistinctExpr):
-        return f"({format_expr(e.left)} IS {'NOT ' if e.negated else ''}DISTINCT FROM {format_expr(e.right)})"
+        return f"({f(e.left)} IS {'NOT ' if e.negated else ''}DISTINCT FROM {f(e.right)})"
     if isinstance(e, CaseExpr):
         whens = " ".join(
-            f"WHEN {format_expr(c)} THEN {format_expr(r)}"
-            for c, r in zip(e.conditions, e.results, strict=False)
+            f"WHEN {f(c)} THEN {f(r)}" for c, r in zip(e.conditions, e.results, strict=False)
         )
-        return f"CASE {whens} ELSE {format_expr(e.default)} END"
+        return f"CASE {whens} ELSE {f(e.default)} END"
     if isinstance(e, CoalesceExpr):
-        return f"COALESCE({', '.join(format_expr(a) for a in e.args)})"
+        return f"COALESCE({', '.join(f(a) for a in e.args)})"
     if isinstance(e, NullIfExpr):
-        return f"NULLIF({format_expr(e.left)}, {format_expr(e.right)})"
+        return f"NULLIF({f(e.left)}, {f(e.right)})"
     if isinstance(e, SessionValue):
-        return f"{e.name}({', '.join(format_expr(a) for a in e.args)})" if e.args else e.name
+        return f"{e.name}({', '.join(f(a) for a in e.args)})" if e.args else e.name
+    if isinstance(e, ArrayExpr):
+        return f"ARRAY[{', '.join(f(a) for a in e.items)}]"
+    if isinstance(e, ArrayCompare):
+        return f"({f(e.left)} {e.op.name} {'ALL' if e.all else 'ANY'} ({f(e.array)}))"
+    if isinstance(e, Subscript):
+        return f"{f(e.arg)}[{f(e.index)}]"
+    if isinstance(e, MinMaxExpr):
+        return f"{'GREATEST' if e.greatest else 'LEAST'}({', '.join(f(a) for a in e.args)})"
+    if isinstance(e, SubPlan):
+        label = f"(SubPlan {e.number})"
+        if e.kind in ("any", "all") and e.operand is not None and e.test is not None:
+            return f"({f(e.operand)} {e.test.name} {e.kind.upper()} {label})"
+        return label
     if isinstance(e, AggRef):
         return f"agg#{e.number}"
+    if isinstance(e, WindowRef):
+        return f"window#{e.number}"
     raise TypeError(f"unknown expression {type(e).__name__}")

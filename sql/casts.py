@@ -3,12 +3,19 @@
 PostgreSQL's ``pg_cast`` marks each cast *implicit* (applied anywhere, e.g.
 ``int4 + int8``), *assignment* (also when storing into a column: a numeric
 into an integer column) or *explicit* (only with ``CAST``/``::``). This
-module is that table for our types, plus the conversion functions.
+module is that table for our types, plus the conversion functions. Casts
+not in the table go through text, as PostgreSQL's I/O conversion casts do:
+any type to a string type on assignment, a string type to any type
+explicitly.
 
 `find_cast(src, dst, context)` returns a `Cast`: `fn` converts a non-NULL
-value (None: the value is already right), or raises. Type modifiers
-(``varchar(n)``, ``numeric(p,s)``) are applied after the base conversion:
-explicitly a varchar is truncated, on assignment it is an error (22001).
+value (None: the value is already right), or raises. A cast whose result
+depends on the session's TimeZone (timestamp <-> timestamptz, timestamptz
+to text, ...) is `zoned`: its `fn(value, zone)` also takes the session's
+`Zone`, and it is never folded into a constant when planning. Type
+modifiers (``varchar(n)``, ``numeric(p,s)``, ``timestamp(p)``) are applied
+after the base conversion: explicitly a varchar is truncated, on assignment
+it is an error (22001).
 """
 
 from __future__ import annotations
@@ -18,15 +25,17 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from quorumdb.storage.errors import FeatureNotSupported, NumericValueOutOfRange, QuorumError
 
 from . import types as T
+from . import types_datetime as DT
 from .types import SqlType
 
 __all__ = ["CastContext", "Cast", "find_cast", "cast_value", "CannotCoerce"]
 
-Convert = Callable[[object], object]
+Convert = Callable[..., object]
 
 
 class CastContext(enum.IntEnum):
@@ -43,19 +52,21 @@ class CannotCoerce(QuorumError):
 class Cast:
     fn: Convert | None  # None: no conversion needed
     context: CastContext  # the weakest context in which the cast is allowed
+    zoned: bool = False  # fn(value, zone): depends on the session's TimeZone
 
 
 _INTS = {T.INT2.oid, T.INT4.oid, T.INT8.oid}
 _FLOATS = {T.FLOAT4.oid, T.FLOAT8.oid}
-_STRINGS = {T.TEXT.oid, T.VARCHAR.oid}
+_STRINGS = {T.TEXT.oid, T.VARCHAR.oid, T.BPCHAR.oid}
 _INT_WIDTH = {T.INT2.oid: 2, T.INT4.oid: 4, T.INT8.oid: 8}
+I, A, E = CastContext.IMPLICIT, CastContext.ASSIGNMENT, CastContext.EXPLICIT  # noqa: E741
 
 
 def _int_narrow(dst: SqlType) -> Convert:
     lo, hi, message = T.INT_RANGES[dst.oid]
 
-    def narrow(value: object) -> object:
-        if lo <= value <= hi:  # type: ignore[operator]
+    def narrow(value: Any) -> object:
+        if lo <= value <= hi:
             return value
         raise NumericValueOutOfRange(message)
 
@@ -65,10 +76,10 @@ def _int_narrow(dst: SqlType) -> Convert:
 def _float_to_int(dst: SqlType) -> Convert:
     lo, hi, message = T.INT_RANGES[dst.oid]
 
-    def convert(value: object) -> object:
-        if math.isnan(value) or math.isinf(value):  # type: ignore[arg-type]
+    def convert(value: Any) -> object:
+        if math.isnan(value) or math.isinf(value):
             raise NumericValueOutOfRange(message)
-        result = round(value)  # type: ignore[call-overload]  # rint(): half to even
+        result = round(value)  # rint(): half to even
         if lo <= result <= hi:
             return result
         raise NumericValueOutOfRange(message)
@@ -79,8 +90,8 @@ def _float_to_int(dst: SqlType) -> Convert:
 def _numeric_to_int(dst: SqlType) -> Convert:
     lo, hi, message = T.INT_RANGES[dst.oid]
 
-    def convert(value: object) -> object:
-        d: Decimal = value  # type: ignore[assignment]
+    def convert(value: Any) -> object:
+        d: Decimal = value
         if not d.is_finite():
             what = "NaN" if d.is_nan() else "infinity"
             raise FeatureNotSupported(f"cannot convert {what} to {dst.display}")
@@ -92,8 +103,8 @@ def _numeric_to_int(dst: SqlType) -> Convert:
     return convert
 
 
-def _to_float4(value: object) -> object:
-    as_float = float(value)  # type: ignore[arg-type]
+def _to_float4(value: Any) -> object:
+    as_float = float(value)
     try:
         result = T.to_float4(as_float)
     except OverflowError:
@@ -103,16 +114,16 @@ def _to_float4(value: object) -> object:
     return result
 
 
-def _to_float8(value: object) -> object:
-    return float(value)  # type: ignore[arg-type]  # int64 always fits
+def _to_float8(value: Any) -> object:
+    return float(value)  # int64 always fits
 
 
 def _numeric_to_float(dst: SqlType) -> Convert:
     # PostgreSQL converts through the text form, so range errors quote the number.
     narrow = dst.oid == T.FLOAT4.oid
 
-    def convert(value: object) -> object:
-        d: Decimal = value  # type: ignore[assignment]
+    def convert(value: Any) -> object:
+        d: Decimal = value
         result = float(d)
         if d.is_finite() and not d.is_zero():
             try:
@@ -129,8 +140,8 @@ def _numeric_to_float(dst: SqlType) -> Convert:
 
 
 def _float_to_numeric(digits: int) -> Convert:
-    def convert(value: object) -> object:
-        f: float = value  # type: ignore[assignment]
+    def convert(value: Any) -> object:
+        f: float = value
         if f != f:
             return Decimal("NaN")
         if math.isinf(f):
@@ -143,45 +154,182 @@ def _float_to_numeric(digits: int) -> Convert:
     return convert
 
 
-def _int_to_numeric(value: object) -> object:
-    return Decimal(value)  # type: ignore[arg-type]
+def _int_to_numeric(value: Any) -> object:
+    return Decimal(value)
 
 
-def _bool_to_int(value: object) -> object:
+def _bool_to_int(value: Any) -> object:
     return 1 if value else 0
 
 
-def _int_to_bool(value: object) -> object:
+def _int_to_bool(value: Any) -> object:
     return value != 0
 
 
-def _bool_to_text(value: object) -> object:
+def _bool_to_text(value: Any) -> object:
     return "true" if value else "false"
 
 
-def _output_of(src: SqlType) -> Convert:
-    def convert(value: object) -> object:
+def _rtrim(value: Any) -> object:
+    return value.rstrip(" ")
+
+
+def _output_of(src: SqlType) -> tuple[Convert, bool]:
+    if T.depends_on_zone(src):
+
+        def zoned_output(value: Any, zone: DT.Zone) -> object:
+            return T.format_text(src, value, zone.name)
+
+        return zoned_output, True
+
+    def output(value: Any) -> object:
         return T.format_text(src, value)
 
+    return output, False
+
+
+def _input_of(dst: SqlType) -> tuple[Convert, bool]:
+    if dst.oid == T.TIMESTAMPTZ.oid:
+
+        def timestamptz_input(value: Any, zone: DT.Zone) -> object:
+            return DT.parse_timestamp(dst, value, zone)
+
+        return timestamptz_input, True
+    if dst.element is not None and T.depends_on_zone(dst):
+        raise FeatureNotSupported("input of timestamp with time zone arrays is not supported")
+
+    def convert(value: Any) -> object:
+        return T.parse_text(dst, value)
+
+    return convert, False
+
+
+# ---- dates and times ----------------------------------------------------------
+
+
+def _date_to_timestamp(days: Any) -> object:
+    if days == DT.DATE_POS_INF:
+        return DT.TS_POS_INF
+    if days == DT.DATE_NEG_INF:
+        return DT.TS_NEG_INF
+    return DT.check_timestamp(days * DT.USECS_PER_DAY)
+
+
+def _date_to_timestamptz(days: Any, zone: DT.Zone) -> object:
+    ts: int = _date_to_timestamp(days)  # type: ignore[assignment]
+    return DT.check_timestamp(zone.to_utc(ts))
+
+
+def _timestamp_to_date(ts: Any) -> object:
+    if ts == DT.TS_POS_INF:
+        return DT.DATE_POS_INF
+    if ts == DT.TS_NEG_INF:
+        return DT.DATE_NEG_INF
+    return ts // DT.USECS_PER_DAY
+
+
+def _timestamptz_to_date(ts: Any, zone: DT.Zone) -> object:
+    return _timestamp_to_date(zone.to_local(ts))
+
+
+def _timestamp_to_timestamptz(ts: Any, zone: DT.Zone) -> object:
+    return DT.check_timestamp(zone.to_utc(ts))
+
+
+def _timestamptz_to_timestamp(ts: Any, zone: DT.Zone) -> object:
+    return DT.check_timestamp(zone.to_local(ts))
+
+
+def _timestamp_to_time(ts: Any) -> object:
+    if ts in (DT.TS_NEG_INF, DT.TS_POS_INF):
+        raise QuorumError("timestamp out of range", sqlstate="22008")
+    return ts % DT.USECS_PER_DAY
+
+
+def _timestamptz_to_time(ts: Any, zone: DT.Zone) -> object:
+    return _timestamp_to_time(zone.to_local(ts))
+
+
+def _time_to_interval(micros: Any) -> object:
+    return DT.Interval(0, 0, micros)
+
+
+def _interval_to_time(value: Any) -> object:
+    return value.micros % DT.USECS_PER_DAY
+
+
+# ---- json ---------------------------------------------------------------------
+
+
+def _json_to_jsonb(value: Any) -> object:
+    from .types_json import jsonb_from_text
+
+    return jsonb_from_text(value)
+
+
+def _jsonb_to_json(value: Any) -> object:
+    from .types_json import format_jsonb
+
+    return format_jsonb(value)
+
+
+def _jsonb_to_scalar(dst: SqlType) -> Convert:
+    from .types_json import Jsonb, format_jsonb
+
+    want = "boolean" if dst.oid == T.BOOL.oid else "numeric"
+    then = None if dst.oid in (T.BOOL.oid, T.NUMERIC.oid) else find_cast(T.NUMERIC, dst, E)
+
+    def convert(value: Jsonb) -> object:
+        v = value.value
+        ok = (
+            isinstance(v, bool)
+            if want == "boolean"
+            else (isinstance(v, Decimal) and not isinstance(v, bool))
+        )
+        if not ok:
+            kind = _jsonb_kind(v)
+            raise QuorumError(
+                f"cannot cast jsonb {kind} to type {dst.display}",
+                sqlstate="22023",
+            )
+        if then is not None and then.fn is not None:
+            return then.fn(v)
+        return v
+
+    del format_jsonb
     return convert
 
 
-def _input_of(dst: SqlType) -> Convert:
-    def convert(value: object) -> object:
-        return T.parse_text(dst, value)  # type: ignore[arg-type]
+def _jsonb_kind(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    if isinstance(v, dict):
+        return "object"
+    return "numeric"
 
-    return convert
+
+# ---- the table ----------------------------------------------------------------
 
 
 def _base_cast(src: SqlType, dst: SqlType) -> Cast | None:
     s, d = src.oid, dst.oid
-    I, A, E = CastContext.IMPLICIT, CastContext.ASSIGNMENT, CastContext.EXPLICIT  # noqa: E741
-    if s == d:
+    if s == d and src.element == dst.element:
+        if s == T.BPCHAR.oid and dst.typmod < 0:
+            return Cast(None, I)
         return Cast(None, I)
     if s == T.UNKNOWN.oid:
         if d in _STRINGS:
             return Cast(None, I)
-        return Cast(_input_of(dst), I)
+        fn, zoned = _input_of(dst)
+        return Cast(fn, I, zoned)
+    if src.element is not None and dst.element is not None:
+        return _array_cast(src, dst)
     if s in _INTS:
         if d in _INTS:
             if _INT_WIDTH[d] > _INT_WIDTH[s]:
@@ -211,35 +359,116 @@ def _base_cast(src: SqlType, dst: SqlType) -> Cast | None:
             return Cast(_numeric_to_float(dst), I)
     elif s in _STRINGS:
         if d in _STRINGS:
-            return Cast(None, I)
-        return Cast(_input_of(dst), E)
+            # char(n) loses its padding when it becomes text or varchar
+            return Cast(_rtrim if s == T.BPCHAR.oid and d != T.BPCHAR.oid else None, I)
+        fn, zoned = _input_of(dst)
+        return Cast(fn, E, zoned)
     elif s == T.BOOL.oid and d == T.INT4.oid:
         return Cast(_bool_to_int, E)
+    elif s == T.DATE.oid:
+        if d == T.TIMESTAMP.oid:
+            return Cast(_date_to_timestamp, I)
+        if d == T.TIMESTAMPTZ.oid:
+            return Cast(_date_to_timestamptz, I, True)
+    elif s == T.TIMESTAMP.oid:
+        if d == T.TIMESTAMPTZ.oid:
+            return Cast(_timestamp_to_timestamptz, I, True)
+        if d == T.DATE.oid:
+            return Cast(_timestamp_to_date, A)
+        if d == T.TIME.oid:
+            return Cast(_timestamp_to_time, A)
+    elif s == T.TIMESTAMPTZ.oid:
+        if d == T.TIMESTAMP.oid:
+            return Cast(_timestamptz_to_timestamp, A, True)
+        if d == T.DATE.oid:
+            return Cast(_timestamptz_to_date, A, True)
+        if d == T.TIME.oid:
+            return Cast(_timestamptz_to_time, A, True)
+    elif s == T.TIME.oid and d == T.INTERVAL.oid:
+        return Cast(_time_to_interval, I)
+    elif s == T.INTERVAL.oid and d == T.TIME.oid:
+        return Cast(_interval_to_time, A)
+    elif s == T.JSON.oid and d == T.JSONB.oid:
+        return Cast(_json_to_jsonb, A)
+    elif s == T.JSONB.oid:
+        if d == T.JSON.oid:
+            return Cast(_jsonb_to_json, A)
+        if d == T.BOOL.oid or d in _INTS or d in _FLOATS or d == T.NUMERIC.oid:
+            return Cast(_jsonb_to_scalar(dst), E)
     if d in _STRINGS:
         # Every type converts to a string type through its output function.
-        return Cast(_bool_to_text if s == T.BOOL.oid else _output_of(src), A)
+        if s == T.BOOL.oid:
+            return Cast(_bool_to_text, A)
+        fn, zoned = _output_of(src)
+        return Cast(fn, A, zoned)
     return None
+
+
+def _array_cast(src: SqlType, dst: SqlType) -> Cast | None:
+    assert src.element is not None and dst.element is not None
+    inner = find_cast(src.element, dst.element, E)
+    if inner is None:
+        return None
+    if inner.fn is None:
+        return Cast(None, inner.context)
+    convert = inner.fn
+    if inner.zoned:
+
+        def each_zoned(value: Any, zone: DT.Zone) -> object:
+            return tuple(
+                None
+                if v is None
+                else (each_zoned(v, zone) if isinstance(v, tuple) else convert(v, zone))
+                for v in value
+            )
+
+        return Cast(each_zoned, inner.context, True)
+
+    def each(value: Any) -> object:
+        return tuple(
+            None if v is None else (each(v) if isinstance(v, tuple) else convert(v)) for v in value
+        )
+
+    return Cast(each, inner.context)
 
 
 def _typmod_fn(dst: SqlType, context: CastContext) -> Convert | None:
     if dst.typmod < 0:
         return None
-    if dst.oid == T.NUMERIC.oid:
+    oid = dst.oid
+    if oid == T.NUMERIC.oid:
 
-        def apply_numeric(value: object) -> object:
-            return T.round_numeric(value, dst)  # type: ignore[arg-type]
+        def apply_numeric(value: Any) -> object:
+            return T.round_numeric(value, dst)
 
         return apply_numeric
+    if oid in (T.TIMESTAMP.oid, T.TIMESTAMPTZ.oid, T.TIME.oid):
+        precision = dst.typmod
+
+        def round_fraction(value: Any) -> object:
+            return DT.round_timestamp(value, precision)
+
+        return round_fraction
+    if oid == T.INTERVAL.oid:
+        typmod = dst.typmod
+
+        def apply_interval(value: Any) -> object:
+            return DT.apply_interval_typmod(value, typmod)
+
+        return apply_interval
     limit = dst.typmod - 4
+    pad = oid == T.BPCHAR.oid
     if context is CastContext.EXPLICIT:
 
-        def truncate(value: object) -> object:
-            return value[:limit]  # type: ignore[index]
+        def truncate(value: Any) -> object:
+            cut = value[:limit]
+            return cut.ljust(limit) if pad else cut
 
         return truncate
 
-    def check(value: object) -> object:
-        return T.check_varchar(value, dst)  # type: ignore[arg-type]
+    def check(value: Any) -> object:
+        checked = T.check_varchar(value, dst)
+        return checked.ljust(limit) if pad else checked
 
     return check
 
@@ -257,18 +486,32 @@ def find_cast(src: SqlType, dst: SqlType, context: CastContext) -> Cast | None:
     if base.fn is None:
         return Cast(modifier, base.context)
     first = base.fn
+    if base.zoned:
 
-    def convert_then_modify(value: object) -> object:
+        def zoned_then_modify(value: Any, zone: DT.Zone) -> object:
+            return modifier(first(value, zone))
+
+        return Cast(zoned_then_modify, base.context, True)
+
+    def convert_then_modify(value: Any) -> object:
         return modifier(first(value))
 
     return Cast(convert_then_modify, base.context)
 
 
-def cast_value(value: object, src: SqlType, dst: SqlType, context: CastContext) -> object:
+def cast_value(
+    value: object,
+    src: SqlType,
+    dst: SqlType,
+    context: CastContext,
+    zone: DT.Zone | None = None,
+) -> object:
     """Convert one value (None stays None); raises CannotCoerce if no such cast."""
     cast = find_cast(src, dst, context)
     if cast is None:
         raise CannotCoerce(f"cannot cast type {src} to {dst}")
     if value is None or cast.fn is None:
         return value
+    if cast.zoned:
+        return cast.fn(value, zone or DT.UTC)
     return cast.fn(value)

@@ -2,23 +2,32 @@
 
 A compiled expression is ``fn(row, ctx) -> value`` where `row` is the tuple
 the plan node evaluates against and `ctx` the `ExecContext` of the running
-statement (parameters, transaction, session values). Compilation happens
-when a plan is built and the closures are cached with it, so evaluating a
-row costs only the calls themselves, never a walk over the tree.
+statement (parameters, transaction, session values, parameter slots).
+Compilation happens when a plan is built and the closures are cached with
+it, so evaluating a row costs only the calls themselves, never a walk over
+the tree.
 
 SQL's three-valued logic lives here: strict calls return NULL (None) when
 any argument is NULL, AND/OR follow the truth tables (false AND NULL is
-false, true OR NULL is true), and a predicate keeps a row only when it is
+false, true OR NULL is true), ``x = ANY (array)`` is NULL when nothing
+matched and a NULL was seen, and a predicate keeps a row only when it is
 exactly true. Common shapes (column op constant) get specialised closures.
+
+Things that depend on the session or the moment (TimeZone, now(),
+random()) are read from the `ExecContext` when the statement runs, never
+baked into a cached plan: ``ctx.zone``, ``ctx.now``.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from .bound import (
     AndExpr,
+    ArrayCompare,
+    ArrayExpr,
     BoolTest,
     BoundExpr,
     Call,
@@ -29,14 +38,19 @@ from .bound import (
     Const,
     DistinctExpr,
     InListExpr,
+    MinMaxExpr,
     NotExpr,
     NullIfExpr,
     NullTest,
     OrExpr,
+    OuterRef,
     ParamRef,
     SessionValue,
+    SubPlan,
+    Subscript,
 )
-from .types import FLOAT4, FLOAT8, NUMERIC
+from .functions import Operator
+from .types import FLOAT4, FLOAT8, JSONB, NUMERIC
 
 __all__ = [
     "ExecContext",
@@ -45,10 +59,13 @@ __all__ = [
     "compile_expr",
     "compile_predicate",
     "evaluate",
+    "operator_impl",
+    "register_subplan_compiler",
 ]
 
 Row = tuple[Any, ...]
 Compiled = Callable[[Row, "ExecContext"], Any]
+_MISSING = object()
 
 
 class SessionInfo(Protocol):
@@ -63,19 +80,65 @@ class SessionInfo(Protocol):
 
 
 class ExecContext:
-    """Everything a running statement's expressions and plan nodes need."""
+    """Everything a running statement's expressions and plan nodes need.
 
-    __slots__ = ("txn", "params", "session")
+    `slots` holds the parameters enclosing plan nodes pass to inner ones
+    (correlated subqueries, LATERAL, index nested loops); `memo` caches what
+    is computed once per execution (uncorrelated subqueries); `stats` is
+    set by EXPLAIN ANALYZE."""
+
+    __slots__ = ("txn", "params", "session", "slots", "memo", "stats", "_zone", "_now", "_stmt")
 
     def __init__(self, txn: Any, params: tuple[object, ...], session: SessionInfo | None) -> None:
         self.txn = txn
         self.params = params
         self.session = session
+        self.slots: dict[int, Any] = {}
+        self.memo: dict[Any, Any] = {}
+        self.stats: dict[int, list[float]] | None = None
+        self._zone: Any = None
+        self._now: int | None = None
+        self._stmt: int | None = None
+
+    @property
+    def zone(self) -> Any:
+        """The session's TimeZone as a `types_datetime.Zone`."""
+        if self._zone is None:
+            from .types_datetime import zone
+
+            name = None
+            if self.session is not None:
+                try:
+                    name = self.session.session_value("current_setting", ("TimeZone",))
+                except Exception:  # noqa: BLE001 - a session without settings: UTC
+                    name = None
+            self._zone = zone(name if isinstance(name, str) else None)
+        return self._zone
+
+    @property
+    def statement_now(self) -> int:
+        """When the statement started (microseconds since 2000-01-01 UTC)."""
+        if self._stmt is None:
+            self._stmt = _micros(time.time())
+        return self._stmt
+
+    @property
+    def now(self) -> int:
+        """When the transaction started: now(), current_timestamp (fixed for the transaction)."""
+        if self._now is None:
+            started = getattr(self.session, "transaction_timestamp", None)
+            value = started() if callable(started) else None
+            self._now = _micros(value) if isinstance(value, float) else self.statement_now
+        return self._now
+
+
+def _micros(epoch_seconds: float) -> int:
+    return int(round(epoch_seconds * 1_000_000)) - 946_684_800_000_000
 
 
 def evaluate(e: BoundExpr) -> object:
     """Evaluate an expression that references no row, parameter or session (constant folding)."""
-    return compile_expr(e)((), None)  # type: ignore[arg-type]
+    return compile_expr(e)((), ExecContext(None, (), None))
 
 
 def compile_predicate(e: BoundExpr) -> Callable[[Row, ExecContext], bool]:
@@ -97,11 +160,11 @@ def compile_predicate(e: BoundExpr) -> Callable[[Row, ExecContext], bool]:
             return True
 
         return every
-    if isinstance(e, Call) and len(e.args) == 2 and e.type.oid == 16:
+    if isinstance(e, Call) and len(e.args) == 2 and e.type.oid == 16 and e.op.context is None:
         # comparisons: `impl(...) is True` is implied, impl returns a bool
         a0, a1 = e.args
         impl = e.op.impl
-        if isinstance(a0, ColumnRef) and isinstance(a1, Const):
+        if isinstance(a0, ColumnRef) and isinstance(a1, Const) and e.op.strict:
             i, v = a0.index, a1.value
             if v is None:
                 return _never
@@ -157,9 +220,31 @@ def _param(e: ParamRef) -> Compiled:
     return param
 
 
+def _outer(e: OuterRef) -> Compiled:
+    slot = e.slot
+
+    def outer(row: Row, ctx: ExecContext) -> Any:
+        return ctx.slots[slot]
+
+    return outer
+
+
+def operator_impl(op: Operator) -> Callable[..., Any]:
+    """impl(ctx, *args) for any operator (adds the zone or context it asks for)."""
+    impl = op.impl
+    if op.context == "zone":
+        return lambda ctx, *args: impl(ctx.zone, *args)
+    if op.context == "ctx":
+        return lambda ctx, *args: impl(ctx, *args)
+    return lambda ctx, *args: impl(*args)
+
+
 def _call(e: Call) -> Compiled:
-    impl = e.op.impl
+    op = e.op
+    impl = op.impl
     args = e.args
+    if op.context is not None or not op.strict:
+        return _call_general(e)
     if not args:
 
         def call0(row: Row, ctx: ExecContext) -> Any:
@@ -221,11 +306,50 @@ def _call(e: Call) -> Compiled:
     return call_n
 
 
+def _call_general(e: Call) -> Compiled:
+    """Calls that need the session's zone or context, or take NULL arguments."""
+    op = e.op
+    impl = op.impl
+    compiled = [compile_expr(a) for a in e.args]
+    strict = op.strict
+    context = op.context
+
+    def call(row: Row, ctx: ExecContext) -> Any:
+        values = [c(row, ctx) for c in compiled]
+        if strict and None in values:
+            return None
+        if context == "zone":
+            return impl(ctx.zone, *values)
+        if context == "ctx":
+            return impl(ctx, *values)
+        return impl(*values)
+
+    return call
+
+
 def _cast(e: CastExpr) -> Compiled:
     inner = compile_expr(e.arg)
     fn = e.fn
     if fn is None:
         return inner
+    if e.zoned:
+        if isinstance(e.arg, Const):
+            key = object()
+            value = e.arg.value
+
+            def zoned_const(row: Row, ctx: ExecContext) -> Any:
+                found = ctx.memo.get(key, _MISSING)
+                if found is _MISSING:
+                    found = ctx.memo[key] = None if value is None else fn(value, ctx.zone)
+                return found
+
+            return zoned_const
+
+        def zoned(row: Row, ctx: ExecContext) -> Any:
+            x = inner(row, ctx)
+            return None if x is None else fn(x, ctx.zone)
+
+        return zoned
     if isinstance(e.arg, ColumnRef):
         i = e.arg.index
 
@@ -309,18 +433,17 @@ def _bool_test(e: BoolTest) -> Compiled:
     return bool_test
 
 
+_UNHASHABLE = (FLOAT4.oid, FLOAT8.oid, NUMERIC.oid, JSONB.oid)
+
+
 def _in_list(e: InListExpr) -> Compiled:
     a = compile_expr(e.arg)
     negated = e.negated
     hashable = (
         e.items
         and all(isinstance(i, Const) for i in e.items)
-        and e.arg.type.oid
-        not in (
-            FLOAT4.oid,
-            FLOAT8.oid,
-            NUMERIC.oid,
-        )
+        and e.arg.type.oid not in _UNHASHABLE
+        and e.arg.type.element is None
     )
     if hashable:
         values = {i.value for i in e.items if i.value is not None}  # type: ignore[attr-defined]
@@ -421,10 +544,138 @@ def _session_value(e: SessionValue) -> Compiled:
     return session_value
 
 
+def _array(e: ArrayExpr) -> Compiled:
+    items = [compile_expr(i) for i in e.items]
+
+    def array(row: Row, ctx: ExecContext) -> Any:
+        return tuple([i(row, ctx) for i in items])
+
+    return array
+
+
+def _array_compare(e: ArrayCompare) -> Compiled:
+    from .types_array import flatten
+
+    left, array = compile_expr(e.left), compile_expr(e.array)
+    impl = operator_impl(e.op)
+    every = e.all
+    if (
+        not every
+        and e.op.name == "="
+        and isinstance(e.array, Const)
+        and e.array.value is not None
+        and e.left.type.oid not in _UNHASHABLE
+        and e.left.type.element is None
+        and e.op.context is None
+        and e.op.args[0] == e.op.args[1]
+    ):
+        elements = flatten(e.array.value)  # type: ignore[arg-type]
+        values = {v for v in elements if v is not None}
+        has_null = None in elements
+        empty = not elements
+
+        def in_array(row: Row, ctx: ExecContext) -> Any:
+            if empty:
+                return False
+            x = left(row, ctx)
+            if x is None:
+                return None
+            if x in values:
+                return True
+            return None if has_null else False
+
+        return in_array
+
+    def compare(row: Row, ctx: ExecContext) -> Any:
+        a = array(row, ctx)
+        if a is None:
+            return None
+        elements = flatten(a)
+        if not elements:
+            return every
+        x = left(row, ctx)
+        if x is None:
+            return None
+        saw_null = False
+        for v in elements:
+            if v is None:
+                saw_null = True
+                continue
+            r = impl(ctx, x, v)
+            if r is None:
+                saw_null = True
+            elif every and not r:
+                return False
+            elif not every and r:
+                return True
+        return None if saw_null else every
+
+    return compare
+
+
+def _subscript(e: Subscript) -> Compiled:
+    arg, index = compile_expr(e.arg), compile_expr(e.index)
+    if e.arg.type.oid == JSONB.oid:
+        from .types_json import Jsonb
+
+        def jsonb_subscript(row: Row, ctx: ExecContext) -> Any:
+            doc, key = arg(row, ctx), index(row, ctx)
+            if doc is None or key is None:
+                return None
+            v = doc.value
+            if isinstance(v, dict) and isinstance(key, str):
+                return Jsonb(v[key], normalised=True) if key in v else None
+            if isinstance(v, list) and isinstance(key, int):
+                k = key + len(v) if key < 0 else key
+                return Jsonb(v[k], normalised=True) if 0 <= k < len(v) else None
+            return None
+
+        return jsonb_subscript
+
+    def subscript(row: Row, ctx: ExecContext) -> Any:
+        a, i = arg(row, ctx), index(row, ctx)
+        if a is None or i is None or not 1 <= i <= len(a):
+            return None
+        v = a[i - 1]
+        return None if isinstance(v, tuple) and e.type.element is None else v
+
+    return subscript
+
+
+def _min_max(e: MinMaxExpr) -> Compiled:
+    parts = [compile_expr(a) for a in e.args]
+    better = e.better
+
+    def min_max(row: Row, ctx: ExecContext) -> Any:
+        best = None
+        for p in parts:
+            v = p(row, ctx)
+            if v is not None and (best is None or better(v, best)):
+                best = v
+        return best
+
+    return min_max
+
+
+_SUBPLAN_COMPILER: list[Callable[[SubPlan], Compiled]] = []
+
+
+def register_subplan_compiler(compiler: Callable[[SubPlan], Compiled]) -> None:
+    """The executor compiles subqueries (it knows plan nodes; this module does not)."""
+    _SUBPLAN_COMPILER[:] = [compiler]
+
+
+def _subplan(e: SubPlan) -> Compiled:
+    if not _SUBPLAN_COMPILER:
+        from . import executor  # noqa: F401  (registers the compiler)
+    return _SUBPLAN_COMPILER[0](e)
+
+
 _COMPILERS: dict[type, Callable[[Any], Compiled]] = {
     ColumnRef: _column,
     Const: _const,
     ParamRef: _param,
+    OuterRef: _outer,
     Call: _call,
     CastExpr: _cast,
     AndExpr: _and,
@@ -438,4 +689,9 @@ _COMPILERS: dict[type, Callable[[Any], Compiled]] = {
     CoalesceExpr: _coalesce,
     NullIfExpr: _nullif,
     SessionValue: _session_value,
+    ArrayExpr: _array,
+    ArrayCompare: _array_compare,
+    Subscript: _subscript,
+    MinMaxExpr: _min_max,
+    SubPlan: _subplan,
 }

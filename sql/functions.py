@@ -1,53 +1,67 @@
-"""Operators, scalar functions and aggregates: type resolution and implementations.
+"""Operators and functions: the catalog of signatures and PostgreSQL's overload resolution.
 
-Resolution follows PostgreSQL for the types we have. An untyped literal
-(``unknown``) takes the type of the other operand; numbers of different types
-meet at the wider one (int2 < int4 < int8 < numeric < float8, and float4 op
-float4 stays float4); strings compare as text. When no operator fits, the
-error is PostgreSQL's 42883 ``operator does not exist: integer = boolean``.
+Every operator and function is registered as one or more `Signature`s, the
+way ``pg_operator``/``pg_proc`` list them (argument types may be the
+polymorphic pseudo-types ``anyelement``, ``anynonarray``, ``anyarray``,
+``anycompatible``, ``anycompatiblearray`` or ``any``). The implementations
+live in the family modules (`functions_numeric`, `functions_string`,
+`functions_datetime`, `functions_json`, `functions_array`), which register
+themselves on import (bottom of this module).
 
-Every implementation receives non-NULL arguments already converted to the
-operator's argument types and returns a value of its result type, raising
-PostgreSQL's errors (22003 out of range, 22012 division by zero). NULL
-handling (strictness) is the caller's job (`sql/expr.py`).
+`resolve_binary` / `resolve_unary` / `resolve_function` follow PostgreSQL's
+``oper_select_candidate`` / ``func_select_candidate``: an exact match wins;
+otherwise the candidates whose arguments the inputs reach by implicit casts
+(an untyped literal reaches anything) are narrowed by most exact matches,
+then most preferred types, then by resolving the untyped inputs' category
+(string wins), then by assuming the untyped inputs have the known inputs'
+type. What is left must be one candidate: none gives 42883 ``operator does
+not exist``, several 42725 ``is not unique``, with PostgreSQL's wording.
+
+The result is an `Operator`: concrete argument types (the binder converts
+the inputs to them), the result type and the implementation. Every
+implementation receives non-NULL arguments already converted (unless the
+signature is not `strict`) and raises PostgreSQL's errors. `volatility`
+decides constant folding ("i" only); `context` asks for the session's
+`Zone` ("zone") or the `ExecContext` ("ctx") as the first argument.
 """
 
 from __future__ import annotations
 
-import math
-import operator
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
-from functools import lru_cache
 from typing import Any
 
-from quorumdb.storage.errors import (
-    DivisionByZero,
-    FeatureNotSupported,
-    NumericValueOutOfRange,
-    QuorumError,
-    UndefinedFunction,
-)
+from quorumdb.storage.errors import DatatypeMismatch, QuorumError, UndefinedFunction
 
 from . import types as T
 from .types import SqlType
 
 __all__ = [
     "Operator",
-    "AggregateFunction",
+    "Signature",
+    "register_operator",
+    "register_function",
     "resolve_binary",
     "resolve_unary",
     "resolve_function",
-    "resolve_aggregate",
-    "is_aggregate",
-    "numeric_div",
-    "arith_type",
+    "function_exists",
+    "resolve_among",
     "operator_error",
+    "resolve_function_error",
+    "comparison_impl",
+    "COMPARISONS",
+    "COMMUTED",
+    "POLYMORPHIC",
 ]
 
 Impl = Callable[..., object]
+ArgType = SqlType | str  # str: a polymorphic pseudo-type
+
+POLYMORPHIC = frozenset(
+    {"anyelement", "anynonarray", "anyarray", "anycompatible", "anycompatiblearray", "any"}
+)
+_ARRAY_KINDS = frozenset({"anyarray", "anycompatiblearray"})
+_COMPATIBLE = frozenset({"anycompatible", "anycompatiblearray"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +73,59 @@ class Operator:
     result: SqlType
     impl: Impl = field(compare=False, repr=False)
     infix: bool = True  # rendered as "a + b" (else "name(a, b)")
+    volatility: str = "i"  # "i" immutable (folded when planning), "s" stable, "v" volatile
+    context: str | None = None  # "zone": impl(zone, *args); "ctx": impl(ctx, *args)
+    strict: bool = True  # NULL in any argument gives NULL without calling impl
+    returns_set: bool = False  # a set-returning function: impl returns an iterable of tuples
+    out_columns: tuple[tuple[str, SqlType], ...] = ()  # a set-returning function's columns
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """One pg_proc / pg_operator entry. `make`, if set, builds the implementation from
+    the concrete argument and result types (polymorphic functions need them)."""
+
+    name: str
+    args: tuple[ArgType, ...]
+    result: ArgType
+    impl: Impl | None = None
+    make: Callable[[tuple[SqlType, ...], SqlType], Impl] | None = None
+    variadic: bool = False  # the last argument ("any") repeats
+    volatility: str = "i"
+    context: str | None = None
+    strict: bool = True
+    returns_set: bool = False
+    out_columns: tuple[tuple[str, SqlType], ...] = ()
+
+
+_OPERATORS: dict[str, list[Signature]] = {}
+_FUNCTIONS: dict[str, list[Signature]] = {}
+_EXACT: dict[tuple[str, tuple[int, ...]], Signature] = {}  # operators by concrete arg oids
+
+
+def register_operator(
+    name: str, left: ArgType | None, right: ArgType, result: ArgType, impl: Impl | None = None,
+    **options: Any,
+) -> None:  # fmt: skip
+    args = (right,) if left is None else (left, right)
+    sig = Signature(name, args, result, impl, **options)
+    _OPERATORS.setdefault(name, []).append(sig)
+    if all(isinstance(a, SqlType) for a in args):
+        _EXACT[(name, tuple(a.oid for a in args))] = sig  # type: ignore[union-attr]
+
+
+def register_function(
+    name: str, args: tuple[ArgType, ...], result: ArgType, impl: Impl | None = None,
+    **options: Any,
+) -> None:  # fmt: skip
+    _FUNCTIONS.setdefault(name, []).append(Signature(name, args, result, impl, **options))
+
+
+def function_exists(name: str) -> bool:
+    return name in _FUNCTIONS
+
+
+# ---- errors -------------------------------------------------------------------------
 
 
 def operator_error(
@@ -78,524 +145,6 @@ def operator_error(
     )
 
 
-# ---- numbers ---------------------------------------------------------------
-
-_NUM_RANK = {
-    T.INT2.oid: 0,
-    T.INT4.oid: 1,
-    T.INT8.oid: 2,
-    T.NUMERIC.oid: 3,
-    T.FLOAT4.oid: 4,
-    T.FLOAT8.oid: 5,
-}
-
-
-def arith_type(left: SqlType, right: SqlType) -> SqlType:
-    """The type two numeric operands meet at."""
-    if left.oid == T.FLOAT4.oid and right.oid == T.FLOAT4.oid:
-        return T.FLOAT4
-    rank = max(_NUM_RANK[left.oid], _NUM_RANK[right.oid])
-    if rank == 4:
-        return T.FLOAT8
-    return (T.INT2, T.INT4, T.INT8, T.NUMERIC, T.FLOAT8, T.FLOAT8)[rank]
-
-
-def _int_ops(t: SqlType) -> dict[str, Impl]:
-    lo, hi, message = T.INT_RANGES[t.oid]
-
-    def check(r: int) -> int:
-        if lo <= r <= hi:
-            return r
-        raise NumericValueOutOfRange(message)
-
-    def add(a: int, b: int) -> int:
-        r = a + b
-        return r if lo <= r <= hi else check(r)
-
-    def sub(a: int, b: int) -> int:
-        r = a - b
-        return r if lo <= r <= hi else check(r)
-
-    def mul(a: int, b: int) -> int:
-        r = a * b
-        return r if lo <= r <= hi else check(r)
-
-    def div(a: int, b: int) -> int:
-        if b == 0:
-            raise DivisionByZero("division by zero")
-        q = abs(a) // abs(b)
-        return check(q if (a < 0) == (b < 0) else -q)
-
-    def mod(a: int, b: int) -> int:
-        if b == 0:
-            raise DivisionByZero("division by zero")
-        r = abs(a) % abs(b)
-        return -r if a < 0 else r
-
-    def neg(a: int) -> int:
-        return check(-a)
-
-    return {"+": add, "-": sub, "*": mul, "/": div, "%": mod, "neg": neg}
-
-
-def _float_ops(t: SqlType) -> dict[str, Impl]:
-    narrow = t.oid == T.FLOAT4.oid
-
-    def finish(r: float, a: float, b: float, zero_check: bool) -> float:
-        if math.isinf(r) and not (math.isinf(a) or math.isinf(b)):
-            raise NumericValueOutOfRange("value out of range: overflow")
-        if zero_check and r == 0.0 and a != 0.0 and b != 0.0 and not math.isinf(b):
-            raise NumericValueOutOfRange("value out of range: underflow")
-        if narrow:
-            try:
-                n = T.to_float4(r)
-            except OverflowError:
-                raise NumericValueOutOfRange("value out of range: overflow") from None
-            if n == 0.0 and r != 0.0:
-                raise NumericValueOutOfRange("value out of range: underflow")
-            return n
-        return r
-
-    def add(a: float, b: float) -> float:
-        return finish(a + b, a, b, False)
-
-    def sub(a: float, b: float) -> float:
-        return finish(a - b, a, b, False)
-
-    def mul(a: float, b: float) -> float:
-        return finish(a * b, a, b, True)
-
-    def div(a: float, b: float) -> float:
-        if b == 0.0:
-            if a != a:
-                return a
-            raise DivisionByZero("division by zero")
-        return finish(a / b, a, b, True)
-
-    def neg(a: float) -> float:
-        return -a
-
-    return {"+": add, "-": sub, "*": mul, "/": div, "neg": neg}
-
-
-def _pow(a: float, b: float) -> float:
-    if a == 0.0 and b < 0.0:
-        raise QuorumError("zero raised to a negative power is undefined", sqlstate="2201F")
-    if a < 0.0 and not b.is_integer():
-        raise QuorumError(
-            "a negative number raised to a non-integer power yields a complex result",
-            sqlstate="2201F",
-        )
-    try:
-        r = math.pow(a, b)
-    except OverflowError:
-        raise NumericValueOutOfRange("value out of range: overflow") from None
-    return r
-
-
-def _first_digit_weight(value: Decimal) -> tuple[int, int]:
-    """(weight, first base-10000 digit) as PostgreSQL's NumericVar sees `value`."""
-    if value.is_zero():
-        return 0, 0
-    weight = value.adjusted() // 4
-    first = int(abs(value).scaleb(-4 * weight, context=T.EXACT))
-    return weight, first
-
-
-def _dscale(value: Decimal) -> int:
-    exp = value.as_tuple().exponent
-    return -exp if isinstance(exp, int) and exp < 0 else 0
-
-
-def numeric_div(a: Decimal, b: Decimal) -> Decimal:
-    """numeric / numeric with PostgreSQL's result scale (select_div_scale)."""
-    if b.is_zero() and not b.is_nan():
-        raise DivisionByZero("division by zero")
-    if not (a.is_finite() and b.is_finite()):
-        if a.is_nan() or b.is_nan() or (a.is_infinite() and b.is_infinite()):
-            return Decimal("NaN")
-        if a.is_infinite():
-            return a if not b.is_signed() else a.copy_negate()
-        return Decimal(0)
-    w1, d1 = _first_digit_weight(a)
-    w2, d2 = _first_digit_weight(b)
-    qweight = w1 - w2 - (1 if d1 <= d2 else 0)
-    rscale = max(16 - qweight * 4, _dscale(a), _dscale(b), 0)
-    rscale = min(rscale, 1000)
-    digits = max(a.adjusted() - b.adjusted() + 2, 1) + rscale + 4
-    quotient = Context(prec=digits, rounding=ROUND_HALF_UP).divide(a, b)
-    return quotient.quantize(Decimal(1).scaleb(-rscale), context=T.EXACT)
-
-
-def _numeric_guard(fn: Callable[[Decimal, Decimal], Decimal]) -> Impl:
-    def op(a: Decimal, b: Decimal) -> Decimal:
-        try:
-            return fn(a, b)
-        except InvalidOperation:  # inf - inf and friends
-            return Decimal("NaN")
-
-    return op
-
-
-def _numeric_mod(a: Decimal, b: Decimal) -> Decimal:
-    if b.is_zero():
-        raise DivisionByZero("division by zero")
-    return T.EXACT.remainder(a, b)
-
-
-_NUMERIC_OPS: dict[str, Impl] = {
-    "+": _numeric_guard(T.EXACT.add),
-    "-": _numeric_guard(T.EXACT.subtract),
-    "*": _numeric_guard(T.EXACT.multiply),
-    "/": numeric_div,
-    "%": _numeric_guard(_numeric_mod),
-    "neg": Decimal.copy_negate,
-}
-
-_ARITH: dict[int, dict[str, Impl]] = {
-    T.INT2.oid: _int_ops(T.INT2),
-    T.INT4.oid: _int_ops(T.INT4),
-    T.INT8.oid: _int_ops(T.INT8),
-    T.FLOAT4.oid: _float_ops(T.FLOAT4),
-    T.FLOAT8.oid: _float_ops(T.FLOAT8),
-    T.NUMERIC.oid: _NUMERIC_OPS,
-}
-
-# ---- comparisons -------------------------------------------------------------
-# PostgreSQL orders NaN above every number and equal to itself.
-
-
-def _f_eq(a: float, b: float) -> bool:
-    return a == b or (a != a and b != b)
-
-
-def _f_ne(a: float, b: float) -> bool:
-    return not _f_eq(a, b)
-
-
-def _f_lt(a: float, b: float) -> bool:
-    return a < b or (b != b and a == a)
-
-
-def _f_le(a: float, b: float) -> bool:
-    return a <= b or b != b
-
-
-def _f_gt(a: float, b: float) -> bool:
-    return a > b or (a != a and b == b)
-
-
-def _f_ge(a: float, b: float) -> bool:
-    return a >= b or a != a
-
-
-def _n_key(a: Decimal) -> tuple[int, Decimal]:
-    return (1, Decimal(0)) if a.is_nan() else (0, a)
-
-
-def _n_cmp(op: Callable[[Any, Any], bool]) -> Impl:
-    def compare(a: Decimal, b: Decimal) -> bool:
-        try:
-            return op(a, b)
-        except InvalidOperation:
-            return op(_n_key(a), _n_key(b))
-
-    return compare
-
-
-def _n_eq(a: Decimal, b: Decimal) -> bool:
-    return a == b or (a.is_nan() and b.is_nan())
-
-
-_GENERIC_CMP: dict[str, Impl] = {
-    "=": operator.eq,
-    "<>": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
-_FLOAT_CMP: dict[str, Impl] = {
-    "=": _f_eq,
-    "<>": _f_ne,
-    "<": _f_lt,
-    "<=": _f_le,
-    ">": _f_gt,
-    ">=": _f_ge,
-}
-_NUMERIC_CMP: dict[str, Impl] = {
-    "=": _n_eq,
-    "<>": lambda a, b: not _n_eq(a, b),
-    "<": _n_cmp(operator.lt),
-    "<=": _n_cmp(operator.le),
-    ">": _n_cmp(operator.gt),
-    ">=": _n_cmp(operator.ge),
-}
-COMPARISONS = frozenset(_GENERIC_CMP)
-COMMUTED = {"=": "=", "<>": "<>", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
-
-
-def comparison_impl(t: SqlType, name: str) -> Impl:
-    if t.oid in (T.FLOAT4.oid, T.FLOAT8.oid):
-        return _FLOAT_CMP[name]
-    if t.oid == T.NUMERIC.oid:
-        return _NUMERIC_CMP[name]
-    return _GENERIC_CMP[name]
-
-
-def comparison_type(left: SqlType, right: SqlType) -> SqlType | None:
-    """The type both sides of a comparison are converted to, or None if incomparable."""
-    if left.oid == T.UNKNOWN.oid:
-        left = T.TEXT if right.oid == T.UNKNOWN.oid else right.base
-    if right.oid == T.UNKNOWN.oid:
-        right = left.base
-    if left.is_numeric and right.is_numeric:
-        return arith_type(left, right)
-    if left.is_string and right.is_string:
-        return T.TEXT
-    if left.oid == right.oid and left.oid in (T.BOOL.oid, T.REGTYPE.oid):
-        return left.base
-    return None
-
-
-# ---- strings ------------------------------------------------------------------
-
-
-@lru_cache(maxsize=256)
-def _like_regex(pattern: str, case_insensitive: bool) -> re.Pattern[str]:
-    out = []
-    i = 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\" and i + 1 < len(pattern):
-            i += 1
-            out.append(re.escape(pattern[i]))
-        elif c == "%":
-            out.append(".*")
-        elif c == "_":
-            out.append(".")
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return re.compile("".join(out), re.DOTALL | (re.IGNORECASE if case_insensitive else 0))
-
-
-def _like(a: str, pattern: str) -> bool:
-    return _like_regex(pattern, False).fullmatch(a) is not None
-
-
-def _ilike(a: str, pattern: str) -> bool:
-    return _like_regex(pattern, True).fullmatch(a) is not None
-
-
-_LIKE: dict[str, Impl] = {
-    "~~": _like,
-    "!~~": lambda a, p: not _like(a, p),
-    "~~*": _ilike,
-    "!~~*": lambda a, p: not _ilike(a, p),
-}
-
-
-def _concat_op(left: SqlType, right: SqlType) -> Operator | None:
-    # text || anything: the other operand goes through its cast to text (true -> 'true').
-    from .casts import CastContext, find_cast
-
-    if not (left.is_string or right.is_string):
-        return None
-    lt = T.TEXT if left.is_string else left.base
-    rt = T.TEXT if right.is_string else right.base
-    if lt is T.TEXT and rt is T.TEXT:
-        return Operator("||", (T.TEXT, T.TEXT), T.TEXT, operator.add)
-    other = rt if lt is T.TEXT else lt
-    cast = find_cast(other, T.TEXT, CastContext.EXPLICIT)
-    if cast is None or cast.fn is None:
-        return None
-    to_text = cast.fn
-    if lt is T.TEXT:
-
-        def textanycat(a: str, b: object) -> str:
-            return a + to_text(b)  # type: ignore[operator]
-
-        return Operator("||", (T.TEXT, rt), T.TEXT, textanycat)
-
-    def anytextcat(a: object, b: str) -> str:
-        return to_text(a) + b  # type: ignore[operator]
-
-    return Operator("||", (lt, T.TEXT), T.TEXT, anytextcat)
-
-
-# ---- resolution -----------------------------------------------------------------
-
-
-def resolve_binary(
-    name: str, left: SqlType, right: SqlType, position: int | None = None
-) -> Operator:
-    """The operator `left name right`, or raise 42883 like PostgreSQL."""
-    given = (left, right)  # the error names the types as written, `unknown` included
-    if name in COMPARISONS:
-        t = comparison_type(left, right)
-        if t is not None:
-            return Operator(name, (t, t), T.BOOL, comparison_impl(t, name))
-    elif name == "||":
-        op = _concat_op(left, right)
-        if op is not None:
-            return op
-    elif name in ("~~", "!~~", "~~*", "!~~*"):
-        if left.is_string and right.is_string:
-            return Operator(name, (T.TEXT, T.TEXT), T.BOOL, _LIKE[name])
-    elif name in ("+", "-", "*", "/", "%", "^"):
-        if name == "^" and left.oid == right.oid == T.UNKNOWN.oid:
-            left = right = T.FLOAT8  # only numeric candidates: the preferred type wins
-        if left.oid == T.UNKNOWN.oid and right.oid == T.UNKNOWN.oid:
-            raise QuorumError(
-                f"operator is not unique: unknown {name} unknown",
-                sqlstate="42725",
-                hint="Could not choose a best candidate operator. You might need to add explicit type casts.",
-                position=position,
-            )
-        if left.oid == T.UNKNOWN.oid:
-            left = right.base
-        if right.oid == T.UNKNOWN.oid:
-            right = left.base
-        if (
-            left.is_numeric
-            and right.is_numeric
-            and left.oid != T.REGTYPE.oid
-            and right.oid != T.REGTYPE.oid
-        ):
-            t = arith_type(left, right)
-            if name == "^":
-                if t.oid == T.NUMERIC.oid:
-                    raise FeatureNotSupported(
-                        "numeric ^ numeric is not supported", position=position
-                    )
-                return Operator("^", (T.FLOAT8, T.FLOAT8), T.FLOAT8, _pow)
-            impl = _ARITH[t.oid].get(name)
-            if impl is not None:
-                return Operator(name, (t, t), t, impl)
-    raise operator_error(name, given[0], given[1], position)
-
-
-def resolve_unary(name: str, arg: SqlType, position: int | None = None) -> Operator:
-    if arg.oid == T.UNKNOWN.oid:
-        arg = T.NUMERIC if name in ("-", "+") else arg
-    if arg.is_numeric and arg.oid != T.REGTYPE.oid and name in ("-", "+"):
-        t = arg.base
-        if name == "+":
-            return Operator("+", (t,), t, _identity)
-        return Operator("-", (t,), t, _ARITH[t.oid]["neg"])
-    raise operator_error(name, None, arg, position)
-
-
-def _identity(a: object) -> object:
-    return a
-
-
-# ---- scalar functions -------------------------------------------------------------
-
-VERSION = "PostgreSQL 15.0 (QuorumDB 0.1.0) on x86_64-pc-linux-gnu, compiled by CPython, 64-bit"
-
-
-def _abs(t: SqlType) -> Impl:
-    if t.oid in T.INT_RANGES:
-        lo, hi, message = T.INT_RANGES[t.oid]
-
-        def int_abs(a: int) -> int:
-            r = abs(a)
-            if r > hi:
-                raise NumericValueOutOfRange(message)
-            return r
-
-        return int_abs
-    if t.oid == T.NUMERIC.oid:
-        return Decimal.copy_abs
-    return abs
-
-
-def resolve_function(name: str, args: tuple[SqlType, ...], position: int | None = None) -> Operator:
-    """A scalar function by name and argument types (aggregates: `resolve_aggregate`)."""
-    n = len(args)
-    if name == "version" and n == 0:
-        return Operator(name, (), T.TEXT, lambda: VERSION, infix=False)
-    if name == "abs" and n == 1:
-        t = args[0] if args[0].oid != T.UNKNOWN.oid else T.FLOAT8
-        if t.is_numeric:
-            return Operator(name, (t.base,), t.base, _abs(t.base), infix=False)
-    if name in ("lower", "upper") and n == 1 and args[0].is_string:
-        impl = str.lower if name == "lower" else str.upper
-        return Operator(name, (T.TEXT,), T.TEXT, impl, infix=False)
-    if name in ("length", "char_length", "character_length") and n == 1 and args[0].is_string:
-        return Operator(name, (T.TEXT,), T.INT4, len, infix=False)
-    raise resolve_function_error(name, args, position)
-
-
-# ---- aggregates ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class AggregateFunction:
-    """An aggregate: `arg` is the input type (None for count(*)), `kind` picks the accumulator."""
-
-    name: str
-    arg: SqlType | None
-    result: SqlType
-
-
-_AGGREGATES = frozenset({"count", "sum", "min", "max", "avg"})
-
-
-def is_aggregate(name: str) -> bool:
-    return name in _AGGREGATES
-
-
-def resolve_aggregate(
-    name: str, args: tuple[SqlType, ...], star: bool, position: int | None
-) -> AggregateFunction:
-    if not args and not star:
-        raise QuorumError(
-            f"{name}(*) must be used to call a parameterless aggregate function"
-            if name == "count"
-            else f"function {name}() does not exist",
-            sqlstate="42809" if name == "count" else "42883",
-            hint=None
-            if name == "count"
-            else "No function matches the given name and argument types. You might need to add explicit type casts.",
-            position=position,
-        )
-    if name == "count":
-        if star:
-            return AggregateFunction("count", None, T.INT8)
-        if len(args) == 1:
-            return AggregateFunction(
-                "count", args[0] if args[0].oid != T.UNKNOWN.oid else T.TEXT, T.INT8
-            )
-    elif len(args) == 1 and not star:
-        if args[0].oid == T.UNKNOWN.oid and name in ("sum", "avg"):
-            raise QuorumError(
-                f"function {name}(unknown) is not unique",
-                sqlstate="42725",
-                hint="Could not choose a best candidate function. You might need to add explicit type casts.",
-                position=position,
-            )
-        t = args[0].base if args[0].oid != T.UNKNOWN.oid else T.TEXT
-        if name in ("min", "max") and (t.is_numeric or t.is_string or t.oid == T.BOOL.oid):
-            if t.oid == T.BOOL.oid:
-                raise resolve_function_error(name, args, position)
-            return AggregateFunction(
-                name, T.TEXT if t.is_string else t, T.TEXT if t.is_string else t
-            )
-        if t.is_numeric:
-            if name == "sum":
-                result = {T.INT2.oid: T.INT8, T.INT4.oid: T.INT8, T.INT8.oid: T.NUMERIC}.get(
-                    t.oid, t
-                )
-                return AggregateFunction("sum", t, result)
-            if name == "avg":
-                result = T.FLOAT8 if t.oid in (T.FLOAT4.oid, T.FLOAT8.oid) else T.NUMERIC
-                return AggregateFunction("avg", t, result)
-    raise resolve_function_error(name, args, position)
-
-
 def resolve_function_error(
     name: str, args: tuple[SqlType, ...], position: int | None
 ) -> QuorumError:
@@ -605,3 +154,281 @@ def resolve_function_error(
         hint="No function matches the given name and argument types. You might need to add explicit type casts.",
         position=position,
     )
+
+
+def _not_unique(
+    name: str, args: tuple[SqlType, ...], position: int | None, is_operator: bool
+) -> QuorumError:
+    if is_operator:
+        shown = f"{args[0]} {name} {args[1]}" if len(args) == 2 else f"{name} {args[0]}"
+        return QuorumError(
+            f"operator is not unique: {shown}",
+            sqlstate="42725",
+            hint="Could not choose a best candidate operator. You might need to add explicit type casts.",
+            position=position,
+        )
+    return QuorumError(
+        f"function {name}({', '.join(str(a) for a in args)}) is not unique",
+        sqlstate="42725",
+        hint="Could not choose a best candidate function. You might need to add explicit type casts.",
+        position=position,
+    )
+
+
+# ---- candidate selection (PostgreSQL's func_select_candidate) ------------------------
+
+
+def _implicitly(src: SqlType, dst: SqlType) -> bool:
+    from .casts import CastContext, find_cast
+
+    return find_cast(src, dst, CastContext.IMPLICIT) is not None
+
+
+def _expand(sig: Signature, nargs: int) -> tuple[ArgType, ...] | None:
+    """The signature's argument types for `nargs` inputs (variadic "any" repeats)."""
+    if sig.variadic:
+        fixed = len(sig.args) - 1
+        if nargs < len(sig.args):
+            return None
+        return sig.args[:fixed] + (sig.args[fixed],) * (nargs - fixed)
+    return sig.args if len(sig.args) == nargs else None
+
+
+def _category(t: ArgType) -> str:
+    return "P" if isinstance(t, str) else t.category
+
+
+def _is_preferred(t: ArgType) -> bool:
+    return isinstance(t, SqlType) and t.preferred
+
+
+def _coercible(inputs: tuple[SqlType, ...], targets: tuple[ArgType, ...]) -> bool:
+    for given, want in zip(inputs, targets, strict=True):
+        if given.oid == T.UNKNOWN.oid or isinstance(want, str):
+            continue
+        if given == want or _implicitly(given, want):
+            continue
+        return False
+    return _polymorphic_types(inputs, targets) is not None
+
+
+def _polymorphic_types(
+    inputs: tuple[SqlType, ...], targets: tuple[ArgType, ...]
+) -> tuple[SqlType | None, SqlType | None] | None:
+    """(element type of the anyelement family, of the anycompatible family); None if the
+    inputs are inconsistent. An element type is None when only unknown inputs fed it."""
+    plain: SqlType | None = None
+    compatible: list[SqlType] = []
+    for given, want in zip(inputs, targets, strict=True):
+        if not isinstance(want, str) or want == "any" or given.oid == T.UNKNOWN.oid:
+            continue
+        if want in _ARRAY_KINDS:
+            if given.element is None:
+                return None
+            element = given.element
+        else:
+            if want == "anynonarray" and given.element is not None:
+                return None
+            element = given.base
+        if want in _COMPATIBLE:
+            compatible.append(element)
+        elif plain is None:
+            plain = element
+        elif plain != element:
+            return None
+    compatible_type = None
+    if compatible:
+        from .binder import common_type
+
+        compatible_type = common_type([(t, -1) for t in compatible], None)
+        if compatible_type.oid == T.UNKNOWN.oid:
+            return None
+    return plain, compatible_type
+
+
+def _select(
+    name: str,
+    candidates: list[Signature],
+    inputs: tuple[SqlType, ...],
+    position: int | None,
+    is_operator: bool,
+) -> Signature | None:
+    """PostgreSQL's candidate selection; None when nothing matches."""
+    nargs = len(inputs)
+    expanded = [(s, a) for s in candidates if (a := _expand(s, nargs)) is not None]
+    # An exact match (an untyped input matching the other argument's type, for operators).
+    if is_operator and nargs == 2:
+        left, right = inputs
+        if left.oid == T.UNKNOWN.oid:
+            left = right
+        elif right.oid == T.UNKNOWN.oid:
+            right = left
+        exact = _EXACT.get((name, (left.base.oid, right.base.oid)))
+        if exact is not None and left.element is None and right.element is None:
+            return exact
+    for s, args in expanded:
+        if all(isinstance(a, SqlType) and a == i.base for a, i in zip(args, inputs, strict=True)):
+            return s
+    matching = [(s, a) for s, a in expanded if _coercible(inputs, a)]
+    if len(matching) <= 1:
+        return matching[0][0] if matching else None
+    unknowns = [i for i, t in enumerate(inputs) if t.oid == T.UNKNOWN.oid]
+
+    def keep_best(score: Callable[[tuple[ArgType, ...]], int]) -> None:
+        nonlocal matching
+        best = max(score(a) for _, a in matching)
+        matching = [(s, a) for s, a in matching if score(a) == best]
+
+    keep_best(
+        lambda a: sum(
+            1 for i, t in zip(inputs, a, strict=True) if i.oid != T.UNKNOWN.oid and t == i.base
+        )
+    )
+    if len(matching) == 1:
+        return matching[0][0]
+    keep_best(
+        lambda a: sum(
+            1
+            for i, t in zip(inputs, a, strict=True)
+            if i.oid != T.UNKNOWN.oid
+            and (t == i.base or (_is_preferred(t) and _category(t) == i.category))
+        )
+    )
+    if len(matching) == 1:
+        return matching[0][0]
+    if not unknowns:
+        raise _not_unique(name, inputs, position, is_operator)
+    slots: dict[int, tuple[str, bool]] = {}
+    resolved = True
+    for i in unknowns:
+        category: str | None = None
+        preferred = False
+        conflict = False
+        for _, a in matching:
+            c, p = _category(a[i]), _is_preferred(a[i])
+            if category is None:
+                category, preferred = c, p
+            elif c == category:
+                preferred = preferred or p
+            elif c == "S":
+                category, preferred = "S", p
+            else:
+                conflict = True
+        if conflict and category != "S":
+            resolved = False
+            break
+        slots[i] = (category or "", preferred)
+    if resolved:
+        matching = [
+            (s, a)
+            for s, a in matching
+            if all(
+                _category(a[i]) == cat and (not pref or _is_preferred(a[i]))
+                for i, (cat, pref) in slots.items()
+            )
+        ]
+        if len(matching) == 1:
+            return matching[0][0]
+    known = {t.base for t in inputs if t.oid != T.UNKNOWN.oid}
+    if len(known) == 1 and matching:
+        (only,) = known
+        assumed = tuple(only for _ in inputs)
+        fits = [(s, a) for s, a in matching if _coercible(assumed, a)]
+        if len(fits) == 1:
+            return fits[0][0]
+    if not matching:
+        return None
+    raise _not_unique(name, inputs, position, is_operator)
+
+
+def _concrete(
+    sig: Signature, inputs: tuple[SqlType, ...], position: int | None, infix: bool
+) -> Operator:
+    """The Operator for a chosen signature: polymorphic types made concrete."""
+    targets = _expand(sig, len(inputs))
+    assert targets is not None
+    families = _polymorphic_types(inputs, targets)
+    assert families is not None
+    plain, compatible = families
+
+    def concrete(t: ArgType, given: SqlType | None) -> SqlType:
+        if isinstance(t, SqlType):
+            return t
+        if t == "any":
+            if given is None or given.oid == T.UNKNOWN.oid:
+                return T.TEXT
+            return given
+        element = compatible if t in _COMPATIBLE else plain
+        if element is None:
+            raise DatatypeMismatch(
+                "could not determine polymorphic type because input has type unknown",
+                position=position,
+            )
+        return T.array_of(element) if t in _ARRAY_KINDS else element
+
+    args = tuple(concrete(t, i) for t, i in zip(targets, inputs, strict=True))
+    result = concrete(sig.result, None) if sig.result not in ("any", "record") else T.TEXT
+    impl = sig.make(args, result) if sig.make is not None else sig.impl
+    assert impl is not None, sig
+    return Operator(
+        sig.name, args, result, impl, infix, sig.volatility, sig.context, sig.strict,
+        sig.returns_set, sig.out_columns,
+    )  # fmt: skip
+
+
+def resolve_binary(
+    name: str, left: SqlType, right: SqlType, position: int | None = None
+) -> Operator:
+    """The operator `left name right`, or raise 42883/42725 like PostgreSQL."""
+    candidates = [s for s in _OPERATORS.get(name, ()) if len(s.args) == 2]
+    chosen = _select(name, candidates, (left, right), position, True)
+    if chosen is None:
+        raise operator_error(name, left, right, position)
+    return _concrete(chosen, (left, right), position, True)
+
+
+def resolve_unary(name: str, arg: SqlType, position: int | None = None) -> Operator:
+    candidates = [s for s in _OPERATORS.get(name, ()) if len(s.args) == 1]
+    chosen = _select(name, candidates, (arg,), position, True)
+    if chosen is None:
+        raise operator_error(name, None, arg, position)
+    return _concrete(chosen, (arg,), position, True)
+
+
+def resolve_function(name: str, args: tuple[SqlType, ...], position: int | None = None) -> Operator:
+    """A scalar (or set-returning) function by name and argument types."""
+    candidates = _FUNCTIONS.get(name, [])
+    chosen = _select(name, candidates, args, position, False)
+    if chosen is None:
+        raise resolve_function_error(name, args, position)
+    return _concrete(chosen, args, position, False)
+
+
+def resolve_among(
+    name: str, candidates: list[Signature], args: tuple[SqlType, ...], position: int | None
+) -> Operator | None:
+    """Function-style resolution over another catalog (aggregates, window functions);
+    None when nothing matches (42725 is raised for ambiguity)."""
+    chosen = _select(name, candidates, args, position, False)
+    return None if chosen is None else _concrete(chosen, args, position, False)
+
+
+# ---- comparisons (used by sorting, DISTINCT, IN, NULLIF, aggregates) -----------------
+
+COMPARISONS = frozenset({"=", "<>", "<", "<=", ">", ">="})
+COMMUTED = {"=": "=", "<>": "<>", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
+def comparison_impl(t: SqlType, name: str) -> Impl:
+    """The comparison `name` between two values of type `t`."""
+    return resolve_binary(name, t, t).impl
+
+
+# The families register their operators and functions.
+from . import (  # noqa: E402, F401
+    functions_array,
+    functions_datetime,
+    functions_json,
+    functions_numeric,
+    functions_string,
+)

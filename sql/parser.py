@@ -26,13 +26,18 @@ import re
 from bisect import bisect_right
 from typing import Any
 
+from pglast import parse_sql as parse_sql_objects
 from pglast.parser import ParseError, parse_sql_json
+from pglast.stream import RawStream
+from pglast.visitors import Visitor
 
-from quorumdb.storage.errors import FeatureNotSupported, QuorumError, SyntaxErrorSQL
+from quorumdb.storage.errors import FeatureNotSupported, SyntaxErrorSQL
 
 from . import ast
+from .clientsyntax import ClientStatements
+from .ddl_parser import DdlStatements
 
-__all__ = ["parse"]
+__all__ = ["parse", "rename_column_refs"]
 
 J = dict[str, Any]
 
@@ -74,6 +79,15 @@ _EXPR_NAMES = {
     "JsonObjectConstructor": "JSON constructors",
 }
 _SVF_NAMES = {
+    "SVFOP_CURRENT_DATE": "current_date",
+    "SVFOP_CURRENT_TIMESTAMP": "current_timestamp",
+    "SVFOP_CURRENT_TIMESTAMP_N": "current_timestamp",
+    "SVFOP_LOCALTIMESTAMP": "localtimestamp",
+    "SVFOP_LOCALTIMESTAMP_N": "localtimestamp",
+    "SVFOP_CURRENT_TIME": "current_time",
+    "SVFOP_CURRENT_TIME_N": "current_time",
+    "SVFOP_LOCALTIME": "localtime",
+    "SVFOP_LOCALTIME_N": "localtime",
     "SVFOP_CURRENT_USER": "current_user",
     "SVFOP_USER": "current_user",
     "SVFOP_SESSION_USER": "session_user",
@@ -101,14 +115,31 @@ def parse(sql: str) -> tuple[ast.Statement, ...]:
         else:
             position = len(sql) + 1 if "end of input" in message else None
         raise SyntaxErrorSQL(message, position=position) from None
-    converter = _Converter(_Locations(sql))
+    converter = _Converter(_Locations(sql), sql)
     try:
-        return tuple(converter.statement(raw["stmt"]) for raw in tree.get("stmts", ()))
+        return tuple(
+            converter.top_statement(i, raw["stmt"]) for i, raw in enumerate(tree.get("stmts", ()))
+        )
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         # A parse tree shape this adapter does not know: refuse it cleanly.
         raise FeatureNotSupported(
             f"this statement is not supported ({type(exc).__name__}: {exc})"
         ) from exc
+
+
+def rename_column_refs(expr_text: str, old: str, new: str) -> str:
+    """`expr_text` (a stored CHECK expression) with column `old` called `new`."""
+    (raw,) = parse_sql_objects("SELECT " + expr_text)
+    target = raw.stmt.targetList[0].val  # type: ignore[union-attr]
+
+    class Renamer(Visitor):  # type: ignore[misc]
+        def visit_ColumnRef(self, ancestors: Any, node: Any) -> None:
+            last = node.fields[-1]
+            if getattr(last, "sval", None) == old:
+                last.sval = new
+
+    Renamer()(target)
+    return str(RawStream()(target))
 
 
 class _Locations:
@@ -139,9 +170,63 @@ def _strings(items: list[J]) -> tuple[str, ...]:
     return tuple(item["String"]["sval"] for item in items)
 
 
-class _Converter:
-    def __init__(self, locations: _Locations) -> None:
+def _path_to(node: Any, target: J, path: list[str | int]) -> list[str | int] | None:
+    """The attribute/index path from `node` to the JSON object `target` (by identity),
+    skipping the {"Kind": {...}} wrappers that pglast's node objects do not have."""
+    if node is target:
+        return path
+    if isinstance(node, dict):
+        if len(node) == 1:
+            ((kind, body),) = node.items()
+            if kind[:1].isupper() and isinstance(body, dict):
+                return path if body is target else _path_to(body, target, path)
+        for key, value in node.items():
+            if isinstance(value, (dict, list)):
+                found = _path_to(value, target, [*path, key])
+                if found is not None:
+                    return found
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found = _path_to(value, target, [*path, i])
+            if found is not None:
+                return found
+    return None
+
+
+class _Converter(DdlStatements, ClientStatements):
+    def __init__(self, locations: _Locations, sql: str = "") -> None:
         self._locations = locations
+        self._sql = sql
+        self._index = 0  # the statement being converted, and its JSON (for `deparse`)
+        self._root: J = {}
+        self._objects: Any = None  # pglast's node objects of `sql`, parsed on first `deparse`
+
+    def top_statement(self, index: int, node: J) -> ast.Statement:
+        self._index, self._root = index, node
+        return self.statement(node)
+
+    def _object_of(self, target: J) -> Any:
+        """pglast's node object for a JSON node of the current statement (same path)."""
+        path = _path_to(self._root, target, [])
+        if path is None:
+            raise ValueError("expression not found in its statement")
+        if self._objects is None:
+            self._objects = parse_sql_objects(self._sql)
+        obj = self._objects[self._index].stmt
+        for step in path:
+            if isinstance(step, int):
+                obj = obj[step]
+            else:  # pglast appends "_" to names that are Python keywords ("def")
+                obj = getattr(obj, step) if hasattr(obj, step) else getattr(obj, step + "_")
+        return obj
+
+    def deparse(self, node: J) -> str:
+        """The SQL text of an expression (a DEFAULT, a CHECK), via pglast's deparser."""
+        return str(RawStream()(self._object_of(node)))
+
+    def deparse_query(self, body: J) -> str:
+        """The SQL text of a query (a view's body); `body` is a SelectStmt's fields."""
+        return str(RawStream()(self._object_of(body)))
 
     def loc(self, body: J) -> int:
         return self._locations.char(body.get("location", 0))
@@ -150,8 +235,9 @@ class _Converter:
         position = None
         if body is not None and body.get("location", 0) >= 0 and "location" in body:
             position = self.loc(body) + 1
-        first = what.split(" ", 1)[0]
-        verb = "are" if first.endswith("s") or " and " in what else "is"
+        words = what.split(" ")
+        plural = " and " in what or any(w.endswith("s") and w.islower() for w in (words[0], words[-1]))
+        verb = "are" if plural else "is"
         return FeatureNotSupported(f"{what} {verb} not supported", position=position)
 
     # ---- statements ----------------------------------------------------------
@@ -163,18 +249,29 @@ class _Converter:
             raise self.unsupported(_STATEMENT_NAMES.get(kind) or _camel_words(kind))
         return method(body)
 
-    def stmt_SelectStmt(self, body: J) -> ast.Select | ast.Values:
+    def stmt_SelectStmt(self, body: J) -> ast.Query:
         op = body.get("op", "SETOP_NONE")
+        with_ = self.with_clause(body["withClause"]) if "withClause" in body else None
         if op != "SETOP_NONE":
-            raise self.unsupported(op.removeprefix("SETOP_"))
-        if "withClause" in body:
-            raise self.unsupported("WITH")
+            if "lockingClause" in body:
+                raise self.unsupported("SELECT FOR UPDATE/SHARE")
+            if body.get("limitOption") == "LIMIT_OPTION_WITH_TIES":
+                raise self.unsupported("FETCH ... WITH TIES")
+            return ast.SetOperation(
+                op.removeprefix("SETOP_").lower(),
+                bool(body.get("all")),
+                self.stmt_SelectStmt(body["larg"]),
+                self.stmt_SelectStmt(body["rarg"]),
+                tuple(self.sort_key(s["SortBy"]) for s in body.get("sortClause", ())),
+                self.expr(body["limitCount"]) if "limitCount" in body else None,
+                self.expr(body["limitOffset"]) if "limitOffset" in body else None,
+                with_,
+            )
         if "intoClause" in body:
             raise self.unsupported("SELECT INTO")
-        if "lockingClause" in body:
-            raise self.unsupported("SELECT FOR UPDATE/SHARE")
-        if "windowClause" in body:
-            raise self.unsupported("WINDOW")
+        locking = tuple(
+            self.locking_clause(c["LockingClause"]) for c in body.get("lockingClause", ())
+        )
         if body.get("limitOption") == "LIMIT_OPTION_WITH_TIES":
             raise self.unsupported("FETCH ... WITH TIES")
         order_by = tuple(self.sort_key(s["SortBy"]) for s in body.get("sortClause", ()))
@@ -185,10 +282,18 @@ class _Converter:
                 tuple(self.expr(e) for e in row["List"].get("items", ()))
                 for row in body["valuesLists"]
             )
+            if locking:
+                raise self.unsupported("FOR UPDATE/SHARE on VALUES")
+            if with_ is not None:
+                raise self.unsupported("WITH before VALUES")
             return ast.Values(rows, order_by, limit, offset)
         distinct = "distinctClause" in body
+        distinct_on: tuple[ast.Expr, ...] = ()
         if distinct and any(body["distinctClause"]):
-            raise self.unsupported("DISTINCT ON")
+            distinct_on = tuple(self.expr(e) for e in body["distinctClause"])
+        windows = tuple(
+            self.window_spec(w["WindowDef"], defines=True) for w in body.get("windowClause", ())
+        )
         having = self.expr(body["havingClause"]) if "havingClause" in body else None
         return ast.Select(
             items=tuple(self.select_item(t["ResTarget"]) for t in body.get("targetList", ())),
@@ -200,7 +305,99 @@ class _Converter:
             limit=limit,
             offset=offset,
             distinct=distinct,
+            distinct_on=distinct_on,
+            windows=windows,
+            with_=with_,
+            locking=locking,
         )
+
+    def locking_clause(self, body: J) -> ast.LockingClause:
+        """FOR UPDATE / NO KEY UPDATE / SHARE / KEY SHARE [OF tables] [NOWAIT | SKIP LOCKED]."""
+        strength = {
+            "LCS_FORUPDATE": "update",
+            "LCS_FORNOKEYUPDATE": "no key update",
+            "LCS_FORSHARE": "share",
+            "LCS_FORKEYSHARE": "key share",
+        }[body["strength"]]
+        wait = {"LockWaitBlock": "block", "LockWaitError": "nowait", "LockWaitSkip": "skip"}[
+            body.get("waitPolicy", "LockWaitBlock")
+        ]
+        rels = [r["RangeVar"] for r in body.get("lockedRels", ())]
+        return ast.LockingClause(
+            strength, tuple(r["relname"] for r in rels), wait, tuple(self.loc(r) for r in rels)
+        )
+
+    def with_clause(self, body: J) -> ast.With:
+        ctes = []
+        for node in body.get("ctes", ()):
+            cte = node["CommonTableExpr"]
+            if "search_clause" in cte or "cycle_clause" in cte:
+                raise self.unsupported("SEARCH and CYCLE", cte)
+            materialized = {"CTEMaterializeAlways": True, "CTEMaterializeNever": False}.get(
+                cte.get("ctematerialized", "")
+            )
+            ctes.append(
+                ast.CommonTable(
+                    cte["ctename"],
+                    _strings(cte.get("aliascolnames", [])),
+                    self.statement(cte["ctequery"]),
+                    materialized,
+                    self.loc(cte),
+                )
+            )
+        return ast.With(tuple(ctes), bool(body.get("recursive")))
+
+    def window_spec(self, body: J, defines: bool = False) -> ast.WindowSpec:
+        """A WINDOW clause entry (`defines`) or the OVER clause of a call."""
+        options = body.get("frameOptions", 0)
+        if defines:
+            name, ref = body.get("name"), body.get("refname")
+        else:
+            name, ref = None, body.get("name") or body.get("refname")
+        mode = "range"
+        start = end = None
+        exclude = None
+        if options & 0x1:  # FRAMEOPTION_NONDEFAULT
+            mode = "rows" if options & 0x4 else ("groups" if options & 0x8 else "range")
+            start = self.frame_bound(options, body.get("startOffset"), start=True)
+            end = self.frame_bound(options, body.get("endOffset"), start=False)
+            if options & 0x8000:
+                exclude = "current row"
+            elif options & 0x10000:
+                exclude = "group"
+            elif options & 0x20000:
+                exclude = "ties"
+        return ast.WindowSpec(
+            name,
+            ref,
+            tuple(self.expr(e) for e in body.get("partitionClause", ())),
+            tuple(self.sort_key(s["SortBy"]) for s in body.get("orderClause", ())),
+            mode,
+            start,
+            end,
+            exclude,
+            self.loc(body),
+        )
+
+    def frame_bound(self, options: int, offset: J | None, start: bool) -> ast.FrameBound:
+        # FRAMEOPTION_{START,END}_* bits, in PostgreSQL's order.
+        bits = (
+            (0x20, 0x200, 0x800, 0x2000, 0x80)
+            if start
+            else (0x40, 0x400, 0x1000, 0x4000, 0x100)
+        )
+        unbounded_preceding, current_row, preceding, following, unbounded_following = bits
+        if options & unbounded_preceding:
+            return ast.FrameBound("unbounded preceding")
+        if options & unbounded_following:
+            return ast.FrameBound("unbounded following")
+        if options & preceding:
+            return ast.FrameBound("preceding", self.expr(offset) if offset else None)
+        if options & following:
+            return ast.FrameBound("following", self.expr(offset) if offset else None)
+        if options & current_row or not start:
+            return ast.FrameBound("current row")
+        return ast.FrameBound("unbounded preceding")
 
     def select_item(self, body: J) -> ast.SelectItem:
         if "indirection" in body:
@@ -213,16 +410,75 @@ class _Converter:
             raise self.unsupported("GROUPING SETS, ROLLUP and CUBE", body)
         return self.expr(node)
 
-    def from_item(self, node: J) -> ast.TableName:
+    def from_item(self, node: J) -> ast.FromItem:
         kind, body = _one(node)
         if kind == "RangeVar":
             return self.table_name(body)
-        names = {
-            "JoinExpr": "JOIN",
-            "RangeSubselect": "subqueries in FROM",
-            "RangeFunction": "functions in FROM",
-        }
+        if kind == "JoinExpr":
+            return self.join(body)
+        if kind == "RangeSubselect":
+            alias = body.get("alias")
+            return ast.SubqueryRef(
+                self.statement(body["subquery"]),  # type: ignore[arg-type]
+                alias["aliasname"] if alias else None,
+                _strings(alias.get("colnames", [])) if alias else (),
+                bool(body.get("lateral")),
+                self.loc(alias) if alias and "location" in alias else -1,
+            )
+        if kind == "RangeFunction":
+            return self.function_ref(body)
+        names = {"RangeTableSample": "TABLESAMPLE", "RangeTableFunc": "XMLTABLE"}
         raise self.unsupported(names.get(kind, str(kind)), body)
+
+    def join(self, body: J) -> ast.Join:
+        if "alias" in body or "join_using_alias" in body:
+            raise self.unsupported("aliases for joins", body)
+        kind = {
+            "JOIN_INNER": "inner",
+            "JOIN_LEFT": "left",
+            "JOIN_RIGHT": "right",
+            "JOIN_FULL": "full",
+        }.get(body.get("jointype", "JOIN_INNER"))
+        if kind is None:
+            raise self.unsupported(body.get("jointype", "this join"), body)
+        natural = bool(body.get("isNatural"))
+        using = _strings(body.get("usingClause", []))
+        on = self.expr(body["quals"]) if "quals" in body else None
+        if kind == "inner" and on is None and not using and not natural:
+            kind = "cross"
+        return ast.Join(
+            kind,
+            self.from_item(body["larg"]),
+            self.from_item(body["rarg"]),
+            on,
+            using,
+            natural,
+            self.loc(body) if "location" in body else -1,
+        )
+
+    def function_ref(self, body: J) -> ast.FunctionRef:
+        functions = body.get("functions", ())
+        if body.get("is_rowsfrom") or len(functions) != 1:
+            raise self.unsupported("ROWS FROM", body)
+        if "coldeflist" in body:
+            raise self.unsupported("column definition lists", body)
+        items = functions[0]["List"]["items"]
+        if len(items) > 1 and items[1]:
+            raise self.unsupported("column definition lists", body)
+        kind, call = _one(items[0])
+        if kind != "FuncCall":
+            raise self.unsupported("this expression in FROM", call)
+        func = self.expr_FuncCall(call)
+        assert isinstance(func, ast.FuncCall)
+        alias = body.get("alias")
+        return ast.FunctionRef(
+            func,
+            alias["aliasname"] if alias else None,
+            _strings(alias.get("colnames", [])) if alias else (),
+            bool(body.get("ordinality")),
+            bool(body.get("lateral")),
+            func.location,
+        )
 
     def table_name(self, body: J) -> ast.TableName:
         if "catalogname" in body:
@@ -230,13 +486,12 @@ class _Converter:
         if body.get("relpersistence", "p") == "t":
             raise self.unsupported("temporary tables", body)
         alias = body.get("alias")
-        if alias is not None and "colnames" in alias:
-            raise self.unsupported("aliases for columns in FROM", body)
         return ast.TableName(
             body["relname"],
             body.get("schemaname"),
             alias["aliasname"] if alias else None,
             self.loc(body),
+            _strings(alias.get("colnames", [])) if alias else (),
         )
 
     def sort_key(self, body: J) -> ast.SortKey:
@@ -250,16 +505,44 @@ class _Converter:
             nulls_first=None if nulls == "SORTBY_NULLS_DEFAULT" else nulls == "SORTBY_NULLS_FIRST",
         )
 
-    def _no_returning(self, body: J) -> None:
-        if "returningList" in body or "returningClause" in body:
-            raise self.unsupported("RETURNING")
-        if "withClause" in body:
-            raise self.unsupported("WITH")
+    def returning(self, body: J) -> tuple[ast.SelectItem, ...]:
+        targets = body.get("returningList") or body.get("returningClause", {}).get("exprs", ())
+        return tuple(self.select_item(t["ResTarget"]) for t in targets)
+
+    def dml_with(self, body: J) -> ast.With | None:
+        return self.with_clause(body["withClause"]) if "withClause" in body else None
+
+    def assignments(self, targets: Any) -> tuple[ast.Assignment, ...]:
+        result = []
+        for target in targets:
+            t = target["ResTarget"]
+            if "indirection" in t:
+                raise self.unsupported("subscripts and field selection", t)
+            if _one(t["val"])[0] == "MultiAssignRef":
+                raise self.unsupported("multiple-column assignment", t)
+            result.append(ast.Assignment(t["name"], self.expr(t["val"]), self.loc(t)))
+        return tuple(result)
+
+    def on_conflict(self, body: J) -> ast.OnConflict:
+        infer = body.get("infer", {})
+        columns = []
+        for elem in infer.get("indexElems", ()):
+            e = elem["IndexElem"]
+            if "name" not in e:
+                raise self.unsupported("expressions in ON CONFLICT", body)
+            columns.append(e["name"])
+        action = "update" if body.get("action") == "ONCONFLICT_UPDATE" else "nothing"
+        return ast.OnConflict(
+            tuple(columns),
+            infer.get("conname"),
+            action,
+            self.assignments(body.get("targetList", ())),
+            self.expr(body["whereClause"]) if "whereClause" in body else None,
+            self.expr(infer["whereClause"]) if "whereClause" in infer else None,
+            self.loc(body),
+        )
 
     def stmt_InsertStmt(self, body: J) -> ast.Insert:
-        self._no_returning(body)
-        if "onConflictClause" in body:
-            raise self.unsupported("ON CONFLICT", body["onConflictClause"])
         if body.get("override", "OVERRIDING_NOT_SET") != "OVERRIDING_NOT_SET":
             raise self.unsupported("OVERRIDING")
         columns = []
@@ -271,110 +554,36 @@ class _Converter:
         source = (
             self.stmt_SelectStmt(body["selectStmt"]["SelectStmt"]) if "selectStmt" in body else None
         )
-        return ast.Insert(self.table_name(body["relation"]), tuple(columns), source)
+        return ast.Insert(
+            self.table_name(body["relation"]),
+            tuple(columns),
+            source,
+            self.returning(body),
+            self.on_conflict(body["onConflictClause"]) if "onConflictClause" in body else None,
+            self.dml_with(body),
+        )
 
     def stmt_UpdateStmt(self, body: J) -> ast.Update:
-        self._no_returning(body)
-        if "fromClause" in body:
-            raise self.unsupported("UPDATE ... FROM")
-        assignments = []
-        for target in body.get("targetList", ()):
-            t = target["ResTarget"]
-            if "indirection" in t:
-                raise self.unsupported("subscripts and field selection", t)
-            if _one(t["val"])[0] == "MultiAssignRef":
-                raise self.unsupported("multiple-column assignment", t)
-            assignments.append(ast.Assignment(t["name"], self.expr(t["val"]), self.loc(t)))
+        assignments = self.assignments(body.get("targetList", ()))
         where = self.expr(body["whereClause"]) if "whereClause" in body else None
-        return ast.Update(self.table_name(body["relation"]), tuple(assignments), where)
+        return ast.Update(
+            self.table_name(body["relation"]),
+            assignments,
+            where,
+            tuple(self.from_item(f) for f in body.get("fromClause", ())),
+            self.returning(body),
+            self.dml_with(body),
+        )
 
     def stmt_DeleteStmt(self, body: J) -> ast.Delete:
-        self._no_returning(body)
-        if "usingClause" in body:
-            raise self.unsupported("DELETE ... USING")
         where = self.expr(body["whereClause"]) if "whereClause" in body else None
-        return ast.Delete(self.table_name(body["relation"]), where)
-
-    def stmt_CreateStmt(self, body: J) -> ast.CreateTable:
-        for key, what in (
-            ("inhRelations", "INHERITS"),
-            ("partspec", "PARTITION BY"),
-            ("partbound", "PARTITION OF"),
-            ("ofTypename", "OF type"),
-            ("options", "WITH options"),
-            ("tablespacename", "TABLESPACE"),
-        ):
-            if key in body:
-                raise self.unsupported(what)
-        table = self.table_name(body["relation"])
-        columns: list[ast.ColumnDef] = []
-        primary_key: tuple[str, ...] | None = None
-        pk_location = -1
-        constraint_name = None
-        pk_locations: list[int] = []  # every PRIMARY KEY, column or table constraint, in text order
-        for element in body.get("tableElts", ()):
-            kind, e = _one(element)
-            if kind == "ColumnDef":
-                column, locations = self.column_def(e, table.name)
-                columns.append(column)
-                pk_locations.extend(locations)
-            elif kind == "Constraint":
-                contype = e["contype"]
-                if contype != "CONSTR_PRIMARY":
-                    raise self.unsupported(_constraint_name(contype), e)
-                if "including" in e:
-                    raise self.unsupported("INCLUDE", e)
-                pk_locations.append(self.loc(e))
-                primary_key = _strings(e.get("keys", []))
-                pk_location = self.loc(e)
-                constraint_name = e.get("conname")
-            else:
-                raise self.unsupported("LIKE in CREATE TABLE", e)
-        if len(pk_locations) > 1:
-            raise QuorumError(
-                f'multiple primary keys for table "{table.name}" are not allowed',
-                sqlstate="42P16",
-                position=pk_locations[1] + 1,
-            )
-        return ast.CreateTable(
-            table,
-            tuple(columns),
-            primary_key,
-            pk_location,
-            constraint_name,
-            bool(body.get("if_not_exists")),
+        return ast.Delete(
+            self.table_name(body["relation"]),
+            where,
+            tuple(self.from_item(f) for f in body.get("usingClause", ())),
+            self.returning(body),
+            self.dml_with(body),
         )
-
-    def column_def(self, body: J, table: str) -> tuple[ast.ColumnDef, list[int]]:
-        """The column, and the locations of its PRIMARY KEY constraints."""
-        if "collClause" in body:
-            raise self.unsupported("COLLATE", body)
-        not_null: bool | None = None
-        pk_locations: list[int] = []
-        name = body["colname"]
-        for c in body.get("constraints", ()):
-            con = c["Constraint"]
-            contype = con["contype"]
-            if contype in ("CONSTR_NOTNULL", "CONSTR_NULL"):
-                wanted = contype == "CONSTR_NOTNULL"
-                if not_null is not None and not_null != wanted:
-                    raise SyntaxErrorSQL(
-                        f'conflicting NULL/NOT NULL declarations for column "{name}" of table "{table}"',
-                        position=self.loc(con) + 1,
-                    )
-                not_null = wanted
-            elif contype == "CONSTR_PRIMARY":
-                pk_locations.append(self.loc(con))
-            else:
-                raise self.unsupported(_constraint_name(contype), con)
-        column = ast.ColumnDef(
-            name,
-            self.type_name(body["typeName"]),
-            bool(not_null),
-            bool(pk_locations),
-            self.loc(body),
-        )
-        return column, pk_locations
 
     def type_name(self, body: J) -> ast.TypeName:
         if body.get("setof") or body.get("pct_type"):
@@ -391,19 +600,6 @@ class _Converter:
             _strings(body["names"]), tuple(modifiers), "arrayBounds" in body, self.loc(body)
         )
 
-    def stmt_DropStmt(self, body: J) -> ast.DropTable:
-        if body.get("removeType") != "OBJECT_TABLE":
-            raise self.unsupported("DROP " + body.get("removeType", "").removeprefix("OBJECT_"))
-        tables = []
-        for obj in body.get("objects", ()):
-            parts = _strings(obj["List"]["items"])
-            if len(parts) > 2:
-                raise self.unsupported("cross-database references")
-            tables.append(ast.TableName(parts[-1], parts[0] if len(parts) == 2 else None))
-        return ast.DropTable(
-            tuple(tables), bool(body.get("missing_ok")), body.get("behavior") == "DROP_CASCADE"
-        )
-
     def stmt_TransactionStmt(self, body: J) -> ast.Statement:
         kind = body["kind"]
         if body.get("chain"):
@@ -416,8 +612,12 @@ class _Converter:
             return ast.Commit()
         if kind == "TRANS_STMT_ROLLBACK":
             return ast.Rollback()
-        if kind in ("TRANS_STMT_SAVEPOINT", "TRANS_STMT_RELEASE", "TRANS_STMT_ROLLBACK_TO"):
-            raise self.unsupported("SAVEPOINT")
+        if kind == "TRANS_STMT_SAVEPOINT":
+            return ast.Savepoint(body["savepoint_name"])
+        if kind == "TRANS_STMT_RELEASE":
+            return ast.ReleaseSavepoint(body["savepoint_name"])
+        if kind == "TRANS_STMT_ROLLBACK_TO":
+            return ast.RollbackToSavepoint(body["savepoint_name"])
         raise self.unsupported("two-phase commit")
 
     def transaction_modes(self, options: Any) -> tuple[str | None, bool | None]:
@@ -465,11 +665,28 @@ class _Converter:
         return ast.ShowVariable(body["name"])
 
     def stmt_ExplainStmt(self, body: J) -> ast.Explain:
+        flags: dict[str, bool] = {}
         for option in body.get("options", ()):
-            name = option["DefElem"]["defname"]
-            if name not in ("costs", "verbose"):
+            d = option["DefElem"]
+            name = d["defname"]
+            value = True
+            if "arg" in d:
+                kind, arg = _one(d["arg"])
+                word = str(arg.get("sval", arg.get("ival", arg.get("boolval", "")))).lower()
+                if name == "format":
+                    if word != "text":
+                        raise self.unsupported(f"EXPLAIN (FORMAT {word.upper()})")
+                    continue
+                value = word not in ("off", "false", "0", "no")
+            if name not in ("analyze", "timing", "summary", "costs", "verbose", "buffers"):
                 raise self.unsupported(f"EXPLAIN option {name.upper()}")
-        return ast.Explain(self.statement(body["query"]))
+            flags[name] = value
+        return ast.Explain(
+            self.statement(body["query"]),
+            analyze=flags.get("analyze", False),
+            timing=flags.get("timing", True),
+            summary=flags.get("summary"),
+        )
 
     # ---- expressions -----------------------------------------------------------
 
@@ -517,9 +734,10 @@ class _Converter:
 
     def expr_TypeCast(self, body: J) -> ast.Expr:
         type_name = self.type_name(body["typeName"])
-        if type_name.array:
-            raise self.unsupported("arrays", body)
-        return ast.Cast(self.expr(body["arg"]), type_name, self.loc(body))
+        location = self.loc(body)
+        if location < 0:  # a typed literal (date '2020-01-01'): the type name's position
+            location = type_name.location
+        return ast.Cast(self.expr(body["arg"]), type_name, location)
 
     def expr_A_Expr(self, body: J) -> ast.Expr:
         kind = body["kind"]
@@ -531,11 +749,18 @@ class _Converter:
             if left is None:
                 return ast.UnaryOp(name, right, location)
             return ast.BinaryOp(name, left, right, location)
-        if kind in ("AEXPR_LIKE", "AEXPR_ILIKE"):
-            rkind, rbody = _one(body["rexpr"])
-            if rkind == "FuncCall" and _strings(rbody["funcname"])[-1] == "like_escape":
-                raise self.unsupported("LIKE ... ESCAPE", body)
+        if kind in ("AEXPR_LIKE", "AEXPR_ILIKE", "AEXPR_SIMILAR"):
+            # The pattern of LIKE ... ESCAPE / SIMILAR TO is a call of like_escape /
+            # similar_to_escape, as in PostgreSQL's own parse tree.
             return ast.BinaryOp(name, left, self.expr(body["rexpr"]), location)  # type: ignore[arg-type]
+        if kind in ("AEXPR_OP_ANY", "AEXPR_OP_ALL"):
+            return ast.Quantified(
+                name,
+                left,  # type: ignore[arg-type]
+                self.expr(body["rexpr"]),
+                kind == "AEXPR_OP_ALL",
+                location,
+            )
         if kind in ("AEXPR_DISTINCT", "AEXPR_NOT_DISTINCT"):
             op = "is distinct from" if kind == "AEXPR_DISTINCT" else "is not distinct from"
             return ast.BinaryOp(op, left, self.expr(body["rexpr"]), location)  # type: ignore[arg-type]
@@ -562,8 +787,7 @@ class _Converter:
                 symmetric=kind.endswith("_SYM"),
                 location=location,
             )
-        names = {"AEXPR_OP_ANY": "ANY", "AEXPR_OP_ALL": "ALL", "AEXPR_SIMILAR": "SIMILAR TO"}
-        raise self.unsupported(names.get(kind, str(kind)), body)
+        raise self.unsupported(str(kind), body)
 
     def expr_BoolExpr(self, body: J) -> ast.Expr:
         args = tuple(self.expr(a) for a in body["args"])
@@ -591,11 +815,7 @@ class _Converter:
             names = names[1:]
         if len(names) != 1:
             raise self.unsupported("functions with a schema", body)
-        if "over" in body:
-            raise self.unsupported("window functions", body)
-        if "agg_filter" in body:
-            raise self.unsupported("FILTER", body)
-        if "agg_order" in body or body.get("agg_within_group"):
+        if body.get("agg_within_group"):
             raise self.unsupported("ordered-set aggregates", body)
         if body.get("func_variadic"):
             raise self.unsupported("VARIADIC", body)
@@ -606,7 +826,55 @@ class _Converter:
             bool(body.get("agg_star")),
             bool(body.get("agg_distinct")),
             self.loc(body),
+            self.expr(body["agg_filter"]) if "agg_filter" in body else None,
+            tuple(self.sort_key(s["SortBy"]) for s in body.get("agg_order", ())),
+            self.window_spec(body["over"]) if "over" in body else None,
+            body.get("funcformat") == "COERCE_SQL_SYNTAX",
         )
+
+    def expr_SubLink(self, body: J) -> ast.Expr:
+        kind = body["subLinkType"]
+        query = self.statement(body["subselect"])
+        location = self.loc(body)
+        if kind == "EXISTS_SUBLINK":
+            return ast.SubLink("exists", query, location=location)  # type: ignore[arg-type]
+        if kind == "EXPR_SUBLINK":
+            return ast.SubLink("scalar", query, location=location)  # type: ignore[arg-type]
+        if kind == "ARRAY_SUBLINK":
+            return ast.SubLink("array", query, location=location)  # type: ignore[arg-type]
+        if kind in ("ANY_SUBLINK", "ALL_SUBLINK"):
+            operand = self.expr(body["testexpr"])
+            op = _strings(body["operName"])[-1] if "operName" in body else "="
+            return ast.SubLink(
+                "any" if kind == "ANY_SUBLINK" else "all",
+                query,  # type: ignore[arg-type]
+                operand,
+                op,
+                location,
+            )
+        raise self.unsupported("this kind of subquery", body)
+
+    def expr_A_ArrayExpr(self, body: J) -> ast.Expr:
+        return ast.ArrayExpr(tuple(self.expr(e) for e in body.get("elements", ())), self.loc(body))
+
+    def expr_A_Indirection(self, body: J) -> ast.Expr:
+        result = self.expr(body["arg"])
+        for item in body["indirection"]:
+            kind, ib = _one(item)
+            if kind != "A_Indices" or ib.get("is_slice") or "uidx" not in ib:
+                raise self.unsupported("array slices and field selection", body)
+            result = ast.Subscript(result, self.expr(ib["uidx"]), ast.leftmost_location(result))
+        return result
+
+    def expr_MinMaxExpr(self, body: J) -> ast.Expr:
+        op = "greatest" if body["op"] == "IS_GREATEST" else "least"
+        return ast.MinMax(op, tuple(self.expr(a) for a in body["args"]), self.loc(body))
+
+    def expr_CollateClause(self, body: J) -> ast.Expr:
+        name = _strings(body["collname"])
+        if name[-1] not in ("C", "POSIX", "default"):
+            raise self.unsupported(f'collation "{name[-1]}"', body)
+        return self.expr(body["arg"])
 
     def expr_SQLValueFunction(self, body: J) -> ast.Expr:
         name = _SVF_NAMES.get(body["op"])

@@ -1,21 +1,24 @@
 """Plan nodes: what the planner decides and the executor runs.
 
 A plan is a tree of frozen dataclasses; expressions in it are `bound`
-expressions evaluated against the rows of the node's input. The tree says
-nothing about *how* a node runs (that is `sql/executor.py`), so it can be
-printed (`explain`), cached, and rewritten by future optimizer rules.
+expressions evaluated against the rows of the node's input (a join's input
+row is the left row followed by the right row). The tree says nothing
+about *how* a node runs (that is `sql/executor.py` and its helpers), so it
+can be printed (`sql/explain.py`), cached, and rewritten by optimizer rules.
 
-Row-producing nodes (scans, Filter, Project, Aggregate, Sort, Limit, ...)
-yield tuples. Scans of a table can also yield (key, row) pairs, which is how
-UPDATE and DELETE know which keys to write.
+Row-producing nodes yield tuples. Scans of a table can also yield
+(key, row) pairs, which is how UPDATE and DELETE know which keys to write;
+a scan with `emit_key` appends the row's key as one more column instead
+(UPDATE ... FROM and DML with RETURNING, whose source is a join).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from .bound import AggCall, BoundExpr, format_expr
-from .catalog import ColumnInfo, TableDef
+from .bound import AggCall, BoundExpr, Call, SortSpec, WindowCall
+from .catalog import IndexDef, TableDef
 from .types import SqlType
 
 __all__ = [
@@ -26,22 +29,32 @@ __all__ = [
     "SeqScan",
     "KeyLookup",
     "KeyRange",
+    "IndexScan",
+    "FunctionScan",
     "Filter",
     "Project",
+    "ProjectSet",
     "Aggregate",
+    "Window",
     "SortSpec",
     "Sort",
     "Distinct",
+    "DistinctOn",
     "Limit",
+    "NestedLoop",
+    "HashJoin",
+    "SetOp",
+    "RecursiveUnion",
+    "WorkTableScan",
+    "CteScan",
+    "SubqueryScan",
+    "Conflict",
     "Insert",
     "Update",
     "Delete",
-    "CreateTable",
-    "DropTable",
     "Explain",
     "Plan",
-    "explain",
-    "aggregate_names",
+    "TABLE_SCANS",
 ]
 
 
@@ -51,6 +64,7 @@ class OutputColumn:
     type: SqlType
     table_oid: int = 0
     column_number: int = 0
+    location: int = field(default=-1, compare=False)  # of the select-list entry (errors)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +80,7 @@ class Result(PlanNode):
 @dataclass(frozen=True, slots=True)
 class ValuesScan(PlanNode):
     rows: tuple[tuple[BoundExpr, ...], ...]
+    alias: str = "*VALUES*"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,16 +90,20 @@ class SeqScan(PlanNode):
     table: TableDef
     filter: BoundExpr | None = None
     reverse: bool = False
+    alias: str = ""
+    emit_key: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class KeyLookup(PlanNode):
-    """Point reads of whole primary keys (WHERE id = 5, id IN (1, 2))."""
+    """Point reads of whole primary keys (WHERE id = 5, id IN (1, 2), or a join key)."""
 
     table: TableDef
     keys: tuple[tuple[BoundExpr, ...], ...]
     filter: BoundExpr | None = None
     reverse: bool = False
+    alias: str = ""
+    emit_key: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +119,42 @@ class KeyRange(PlanNode):
     upper_inclusive: bool = True
     filter: BoundExpr | None = None
     reverse: bool = False
+    alias: str = ""
+    emit_key: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class IndexScan(PlanNode):
+    """Rows found through a secondary index: entries whose leading columns equal
+    `prefix` (one tuple of values per probe: IN lists and join keys give several)
+    and whose next column lies between `lower` and `upper`; each entry leads to
+    the row by its primary key."""
+
+    table: TableDef
+    index: IndexDef
+    prefixes: tuple[tuple[BoundExpr, ...], ...]
+    lower: BoundExpr | None = None
+    lower_inclusive: bool = True
+    upper: BoundExpr | None = None
+    upper_inclusive: bool = True
+    filter: BoundExpr | None = None
+    reverse: bool = False
+    alias: str = ""
+    emit_key: bool = False
+
+
+TABLE_SCANS = (SeqScan, KeyLookup, KeyRange, IndexScan)
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionScan(PlanNode):
+    """Rows of a set-returning function (generate_series, unnest, jsonb_each ...)."""
+
+    call: Call
+    width: int  # columns the function yields
+    ordinality: bool = False
+    alias: str = ""
+    filter: BoundExpr | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +170,15 @@ class Project(PlanNode):
 
 
 @dataclass(frozen=True, slots=True)
+class ProjectSet(PlanNode):
+    """A select list with set-returning calls: one output row per result row of the
+    longest one (shorter ones pad with NULL), as PostgreSQL 10+ does."""
+
+    source: PlanNode
+    exprs: tuple[BoundExpr, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Aggregate(PlanNode):
     """Output rows: group-by values, then aggregate results. Without group-by
     exactly one row comes out, even from no input."""
@@ -125,10 +189,14 @@ class Aggregate(PlanNode):
 
 
 @dataclass(frozen=True, slots=True)
-class SortSpec:
-    expr: BoundExpr
-    descending: bool = False
-    nulls_first: bool = False
+class Window(PlanNode):
+    """Appends one column per call: window functions over partitions of the input,
+    all sharing `partition_by` and `order_by` (the input is sorted by them)."""
+
+    source: PlanNode
+    calls: tuple[WindowCall, ...]
+    partition_by: tuple[BoundExpr, ...]
+    order_by: tuple[SortSpec, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +207,17 @@ class Sort(PlanNode):
 
 @dataclass(frozen=True, slots=True)
 class Distinct(PlanNode):
+    """Whole-row duplicates removed (hashing), first occurrence kept."""
+
     source: PlanNode
+
+
+@dataclass(frozen=True, slots=True)
+class DistinctOn(PlanNode):
+    """The first row of each run of equal `keys` (the input is sorted by them)."""
+
+    source: PlanNode
+    keys: tuple[BoundExpr, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,45 +228,129 @@ class Limit(PlanNode):
 
 
 @dataclass(frozen=True, slots=True)
+class NestedLoop(PlanNode):
+    """For each left row, the matching right rows. `kind`: inner, left, right, full,
+    semi, anti. With `params` the right side is re-run for every left row with those
+    slots set from it (LATERAL, index nested loop); otherwise it runs once."""
+
+    left: PlanNode
+    right: PlanNode
+    kind: str
+    condition: BoundExpr | None = None
+    params: tuple[tuple[int, BoundExpr], ...] = ()
+    right_width: int = 0
+    left_width: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HashJoin(PlanNode):
+    """Builds a hash table on the right rows' keys, probes it with the left rows'."""
+
+    left: PlanNode
+    right: PlanNode
+    kind: str
+    left_keys: tuple[BoundExpr, ...]
+    right_keys: tuple[BoundExpr, ...]
+    condition: BoundExpr | None = None  # residual join filter
+    left_width: int = 0
+    right_width: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SetOp(PlanNode):
+    """UNION / INTERSECT / EXCEPT [ALL] of two inputs with the same columns."""
+
+    op: str
+    all: bool
+    left: PlanNode
+    right: PlanNode
+
+
+@dataclass(frozen=True, slots=True)
+class RecursiveUnion(PlanNode):
+    """WITH RECURSIVE: the base rows, then the recursive part over the previous
+    iteration's rows (the work table) until it yields nothing new."""
+
+    base: PlanNode
+    recursive: PlanNode
+    worktable: int
+    distinct: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WorkTableScan(PlanNode):
+    worktable: int
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CteScan(PlanNode):
+    """A materialized WITH query: computed once per execution, read by every reference."""
+
+    name: str
+    cte: PlanNode = field(compare=False)
+    cte_id: int = 0
+    alias: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SubqueryScan(PlanNode):
+    """A subquery in FROM (only for EXPLAIN: rows pass through unchanged)."""
+
+    source: PlanNode
+    alias: str
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """INSERT ... ON CONFLICT: the arbiter (primary key or unique index columns), and
+    for DO UPDATE the assignments and WHERE over (existing row + EXCLUDED row)."""
+
+    arbiter: tuple[int, ...]
+    arbiter_name: str
+    index: IndexDef | None
+    assignments: tuple[tuple[int, BoundExpr], ...] = ()  # () for DO NOTHING
+    where: BoundExpr | None = None
+    update: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Insert(PlanNode):
-    """`values[i]` computes column i from a source row (None: the column's default, NULL)."""
+    """`values[i]` computes column i from a source row (None: the column's default)."""
 
     table: TableDef
     source: PlanNode
     values: tuple[BoundExpr | None, ...]
+    returning: tuple[BoundExpr, ...] | None = None
+    conflict: Conflict | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Update(PlanNode):
+    """`source` is a scan of `table` yielding (key, row), or, with `keyed_rows`, rows
+    of (table columns, key, other FROM columns...) from a join (UPDATE ... FROM)."""
+
     table: TableDef
-    source: PlanNode  # a scan of `table`
+    source: PlanNode
     assignments: tuple[tuple[int, BoundExpr], ...]
+    returning: tuple[BoundExpr, ...] | None = None
+    keyed_rows: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Delete(PlanNode):
     table: TableDef
-    source: PlanNode  # a scan of `table`
-
-
-@dataclass(frozen=True, slots=True)
-class CreateTable(PlanNode):
-    name: str
-    columns: tuple[ColumnInfo, ...]
-    primary_key: tuple[int, ...]
-    pkey_name: str
-    if_not_exists: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class DropTable(PlanNode):
-    names: tuple[str, ...]
-    if_exists: bool = False
+    source: PlanNode
+    returning: tuple[BoundExpr, ...] | None = None
+    keyed_rows: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Explain(PlanNode):
     plan: Plan
+    analyze: bool = False
+    timing: bool = True
+    summary: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,109 +363,4 @@ class Plan:
     columns: tuple[OutputColumn, ...] | None = None
     param_types: tuple[SqlType, ...] = ()
     writes: bool = False
-    catalog_version: int | None = field(default=None, compare=False)
-
-
-# ---- EXPLAIN ----------------------------------------------------------------------
-
-
-def aggregate_names(node: Aggregate) -> list[str]:
-    """How each aggregate of `node` is shown: count(*), sum(DISTINCT n)."""
-    names = []
-    for agg in node.aggregates:
-        arg = (
-            "*" if agg.arg is None else ("DISTINCT " if agg.distinct else "") + format_expr(agg.arg)
-        )
-        names.append(f"{agg.func.name}({arg})")
-    return names
-
-
-def _describe(node: PlanNode) -> tuple[str, list[PlanNode]]:
-    """(one-line description, children) of a node."""
-    if isinstance(node, Result):
-        return "Result", []
-    if isinstance(node, ValuesScan):
-        return f"Values: {len(node.rows)} row{'' if len(node.rows) == 1 else 's'}", []
-    if isinstance(node, SeqScan):
-        text = f"SeqScan: {node.table.name}{' (reverse)' if node.reverse else ''}"
-        return text + (f" filter {format_expr(node.filter)}" if node.filter is not None else ""), []
-    if isinstance(node, KeyLookup):
-        keys = ", ".join("(" + ", ".join(format_expr(k) for k in key) + ")" for key in node.keys)
-        text = f"KeyLookup: {node.table.name} {node.table.pkey_name} {keys}"
-        return text + (f" filter {format_expr(node.filter)}" if node.filter is not None else ""), []
-    if isinstance(node, KeyRange):
-        pk = node.table.primary_key
-        names = [node.table.columns[i].name for i in pk]
-        conds = [f"{names[i]} = {format_expr(e)}" for i, e in enumerate(node.prefix)]
-        column = names[len(node.prefix)] if len(node.prefix) < len(names) else None
-        if node.lower is not None:
-            conds.append(
-                f"{column} {'>=' if node.lower_inclusive else '>'} {format_expr(node.lower)}"
-            )
-        if node.upper is not None:
-            conds.append(
-                f"{column} {'<=' if node.upper_inclusive else '<'} {format_expr(node.upper)}"
-            )
-        text = f"KeyRange: {node.table.name} {node.table.pkey_name} ({' AND '.join(conds)})"
-        text += " (reverse)" if node.reverse else ""
-        return text + (f" filter {format_expr(node.filter)}" if node.filter is not None else ""), []
-    if isinstance(node, Filter):
-        return f"Filter: {format_expr(node.predicate)}", [node.source]
-    if isinstance(node, Project):
-        return f"Project: {', '.join(format_expr(e) for e in node.exprs)}", [node.source]
-    if isinstance(node, Aggregate):
-        parts = [format_expr(g) for g in node.group_by] + aggregate_names(node)
-        prefix = "Aggregate" if not node.group_by else f"HashAggregate ({len(node.group_by)} keys)"
-        return f"{prefix}: {', '.join(parts)}", [node.source]
-    if isinstance(node, Sort):
-        sort_keys = []
-        for k in node.keys:
-            key = format_expr(k.expr) + (" DESC" if k.descending else "")
-            if k.nulls_first != k.descending:
-                key += " NULLS FIRST" if k.nulls_first else " NULLS LAST"
-            sort_keys.append(key)
-        return f"Sort: {', '.join(sort_keys)}", [node.source]
-    if isinstance(node, Distinct):
-        return "Distinct", [node.source]
-    if isinstance(node, Limit):
-        parts = []
-        if node.limit is not None:
-            parts.append(f"limit {format_expr(node.limit)}")
-        if node.offset is not None:
-            parts.append(f"offset {format_expr(node.offset)}")
-        return f"Limit: {' '.join(parts)}", [node.source]
-    if isinstance(node, Insert):
-        return f"Insert: {node.table.name}", [node.source]
-    if isinstance(node, Update):
-        sets = ", ".join(
-            f"{node.table.columns[i].name} = {format_expr(e)}" for i, e in node.assignments
-        )
-        return f"Update: {node.table.name} ({sets})", [node.source]
-    if isinstance(node, Delete):
-        return f"Delete: {node.table.name}", [node.source]
-    if isinstance(node, CreateTable):
-        return f"CreateTable: {node.name}", []
-    if isinstance(node, DropTable):
-        return f"DropTable: {', '.join(node.names)}", []
-    if isinstance(node, Explain):
-        return "Explain", [node.plan.root]
-    raise TypeError(f"unknown plan node {type(node).__name__}")
-
-
-def explain(node: PlanNode) -> list[str]:
-    """The plan as an indented tree, one line per node (toyDB style)."""
-    lines: list[str] = []
-
-    def walk(n: PlanNode, prefix: str, child_prefix: str) -> None:
-        text, children = _describe(n)
-        lines.append(prefix + text)
-        for i, child in enumerate(children):
-            last = i == len(children) - 1
-            walk(
-                child,
-                child_prefix + ("└─ " if last else "├─ "),
-                child_prefix + ("   " if last else "│  "),
-            )
-
-    walk(node, "", "")
-    return lines
+    catalog_version: Any = field(default=None, compare=False)

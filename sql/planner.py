@@ -1,56 +1,70 @@
 """The planner: a statement's syntax tree + the catalog -> a `Plan`.
 
-Queries become a pipeline of plan nodes, bottom-up:
+`plan_statement` creates one `QueryPlanner` per statement; it plans query
+expressions recursively (subqueries in expressions are planned when the
+binder meets them, through `plan_subquery`):
 
-    scan (with the WHERE filter; see `access.choose_scan`)
-    -> Aggregate (GROUP BY / aggregates) -> Filter (HAVING)
-    -> Sort (unless the scan is already in key order) -> Limit -> Project
+* a SELECT block (`planner_select.plan_select`): FROM (`planner_from`),
+  WHERE pushdown, GROUP BY/aggregates, HAVING, windows, set-returning
+  select lists, DISTINCT [ON], ORDER BY, LIMIT;
+* VALUES lists;
+* UNION / INTERSECT / EXCEPT [ALL], with PostgreSQL's column type
+  resolution (an untyped literal in one branch takes the other's type);
+* WITH: a CTE referenced once is planned inline like a subquery in FROM,
+  one referenced several times (or MATERIALIZED) runs once per execution
+  (`CteScan`); WITH RECURSIVE runs its recursive term over a work table.
 
-With DISTINCT, Project and Distinct come before Sort (whose keys must then be
-select-list entries, as in PostgreSQL). Writes (`planner_writes.py`) reuse the
-same scan selection. The planner is pure: it reads only the `Catalog` it is
-given, so its output can be cached per catalog version.
+Writes are planned by `planner_writes`. The planner is pure: it reads only
+the `Catalog` it is given, so its output can be cached per catalog version.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from functools import partial
+from typing import Any
 
 from quorumdb.storage.errors import (
     DatatypeMismatch,
     FeatureNotSupported,
     QuorumError,
     SyntaxErrorSQL,
-    UndefinedTable,
 )
 
 from . import ast
 from . import types as T
-from .access import choose_scan, ordered_by_key
-from .binder import BindContext, Binder, coerce, common_type
-from .bound import AggRef, BoundExpr, ColumnRef, Const, ParamRef, format_expr, transform
+from .binder import BindContext, Binder, Level, coerce, common_type
+from .bound import BoundExpr, ColumnRef, Const, ParamRef, SortSpec
 from .casts import CastContext
 from .catalog import Catalog, TableDef
 from .plan import (
-    Aggregate,
-    Distinct,
+    CteScan,
     Explain,
-    Filter,
     Limit,
     OutputColumn,
     Plan,
     PlanNode,
     Project,
-    Result,
+    RecursiveUnion,
+    SetOp,
     Sort,
-    SortSpec,
+    SubqueryScan,
     ValuesScan,
-    aggregate_names,
+    WorkTableScan,
 )
 from .scope import Relation, Scope, ScopeColumn, pos
 from .types import SqlType
 
-__all__ = ["plan_statement", "resolve_table", "table_scope", "column_name"]
+__all__ = [
+    "plan_statement",
+    "QueryPlanner",
+    "resolve_table",
+    "table_scope",
+    "column_name",
+    "bind_limits",
+    "check_values_width",
+    "bind_values_rows",
+]
 
 
 def plan_statement(
@@ -58,30 +72,36 @@ def plan_statement(
 ) -> Plan:
     """Plan one statement. `param_types` (None: no parameters allowed) is filled in
     with the types inferred for untyped parameters."""
-    from . import planner_writes
+    from .planner_dml import plan_write
 
     context = BindContext(param_types)
-    if isinstance(stmt, ast.Select):
-        root, columns = plan_select(stmt, catalog, context)
+    planner = QueryPlanner(catalog, context)
+    context.planner = planner
+    if isinstance(stmt, (ast.Select, ast.Values, ast.SetOperation)):
+        root, columns = planner.plan_query(stmt, Level())
         plan = Plan(root, "SELECT", columns)
-    elif isinstance(stmt, ast.Values):
-        root, columns = plan_values(stmt, context)
-        plan = Plan(root, "SELECT", columns)
-    elif isinstance(stmt, ast.Insert):
-        plan = Plan(planner_writes.plan_insert(stmt, catalog, context), "INSERT", writes=True)
-    elif isinstance(stmt, ast.Update):
-        plan = Plan(planner_writes.plan_update(stmt, catalog, context), "UPDATE", writes=True)
-    elif isinstance(stmt, ast.Delete):
-        plan = Plan(planner_writes.plan_delete(stmt, catalog, context), "DELETE", writes=True)
-    elif isinstance(stmt, ast.CreateTable):
-        plan = Plan(planner_writes.plan_create_table(stmt), "CREATE TABLE", writes=True)
-    elif isinstance(stmt, ast.DropTable):
-        plan = Plan(planner_writes.plan_drop_table(stmt), "DROP TABLE", writes=True)
+        if isinstance(stmt, ast.Select) and stmt.locking:  # FOR UPDATE: sql/row_locking.py
+            from .row_locking import apply_locking
+
+            plan = Plan(apply_locking(root, stmt.locking), "SELECT", columns, writes=True)
+    elif isinstance(stmt, (ast.Insert, ast.Update, ast.Delete)):
+        plan = plan_write(stmt, planner)
     elif isinstance(stmt, ast.Explain):
-        inner = plan_statement(stmt.statement, catalog, param_types)
-        if inner.tag in ("CREATE TABLE", "DROP TABLE"):
-            raise FeatureNotSupported(f"EXPLAIN {inner.tag} is not supported")
-        plan = Plan(Explain(inner), "EXPLAIN", (OutputColumn("QUERY PLAN", T.TEXT),))
+        try:
+            inner = plan_statement(stmt.statement, catalog, param_types)
+        except FeatureNotSupported as exc:
+            if "cannot be planned" in exc.message:
+                raise FeatureNotSupported(
+                    f"EXPLAIN {type(stmt.statement).__name__} is not supported"
+                ) from None
+            raise
+        summary = stmt.analyze if stmt.summary is None else stmt.summary
+        plan = Plan(
+            Explain(inner, stmt.analyze, stmt.timing, summary),
+            "EXPLAIN",
+            (OutputColumn("QUERY PLAN", T.TEXT),),
+            writes=inner.writes and stmt.analyze,
+        )
     else:
         raise FeatureNotSupported(f"{type(stmt).__name__} cannot be planned")
     context.raise_deferred()
@@ -93,15 +113,7 @@ def plan_statement(
 
 
 def resolve_table(name: ast.TableName, catalog: Catalog) -> TableDef:
-    if name.schema not in (None, "public"):
-        if name.schema in ("pg_catalog", "information_schema"):
-            raise UndefinedTable(
-                f'relation "{name.schema}.{name.name}" does not exist', position=pos(name.location)
-            )
-        raise QuorumError(
-            f'schema "{name.schema}" does not exist', sqlstate="3F000", position=pos(name.location)
-        )
-    return catalog.table(name.name, pos(name.location))
+    return catalog.table(name.name, pos(name.location), name.schema)
 
 
 def table_scope(table: TableDef, ref: ast.TableName) -> Scope:
@@ -110,7 +122,7 @@ def table_scope(table: TableDef, ref: ast.TableName) -> Scope:
         ScopeColumn(visible, c.name, c.type, i, table.oid, i + 1)
         for i, c in enumerate(table.columns)
     ]
-    return Scope(columns, [Relation(visible, table.name, None if ref.alias else "public")])
+    return Scope(columns, [Relation(visible, table.name, None if ref.alias else table.schema)])
 
 
 def column_name(e: ast.Expr) -> str:
@@ -127,7 +139,7 @@ def _figure_colname(e: ast.Expr) -> tuple[str | None, int]:
     if isinstance(e, ast.Cast):
         name, strength = _figure_colname(e.operand)
         if strength <= 1:
-            return e.type.last_name, 1
+            return e.type.last_name if e.type.last_name != "bpchar" else "bpchar", 1
         return name, strength
     if isinstance(e, ast.Case):
         return "case", 1
@@ -135,111 +147,352 @@ def _figure_colname(e: ast.Expr) -> tuple[str | None, int]:
         return "coalesce", 2
     if isinstance(e, ast.NullIf):
         return "nullif", 2
+    if isinstance(e, ast.MinMax):
+        return e.op, 2
+    if isinstance(e, ast.ArrayExpr):
+        return "array", 2
+    if isinstance(e, ast.Subscript):
+        return _figure_colname(e.operand)
+    if isinstance(e, ast.SubLink):
+        if e.kind == "exists":
+            return "exists", 2
+        if e.kind == "array":
+            return "array", 2
+        if e.kind == "scalar" and isinstance(e.query, ast.Select) and len(e.query.items) == 1:
+            item = e.query.items[0]
+            if item.name:
+                return item.name, 2
+            return _figure_colname(item.expr)
     return None, 0
 
 
-# ---- SELECT ----------------------------------------------------------------------------
+# ---- CTEs ----------------------------------------------------------------------------
 
 
-def plan_select(
-    stmt: ast.Select, catalog: Catalog, ctx: BindContext
-) -> tuple[PlanNode, tuple[OutputColumn, ...]]:
-    if len(stmt.from_) > 1:
-        raise FeatureNotSupported("queries over more than one table (joins) are not supported")
-    table: TableDef | None = None
-    if stmt.from_:
-        table = resolve_table(stmt.from_[0], catalog)
-        scope = table_scope(table, stmt.from_[0])
-    else:
-        scope = Scope.EMPTY
-    binder = Binder(scope, ctx)
+@dataclass(eq=False)
+class _Cte:
+    name: str
+    columns: tuple[str, ...]
+    query: ast.Statement
+    recursive: bool
+    materialize: bool
+    id: int
+    level: Level  # the query block whose WITH defines it
+    location: int
+    planned: tuple[PlanNode, tuple[OutputColumn, ...]] | None = None
+    worktable: tuple[int, tuple[OutputColumn, ...]] | None = None
+    in_progress: bool = False
 
-    # Clauses are analysed in PostgreSQL's order (select list, WHERE, HAVING,
-    # ORDER BY, GROUP BY, DISTINCT, OFFSET, LIMIT, then the grouping checks), so
-    # a statement with several errors reports the same one.
-    # Select list (aggregates are collected by `binder`).
-    exprs: list[BoundExpr] = []
-    columns: list[OutputColumn] = []
-    for item in stmt.items:
-        if isinstance(item.expr, ast.Star):
-            expanded = _expand_star(item.expr, scope)
-            for c in expanded:
-                exprs.append(ColumnRef(c.type, c.index, c.name, c.table_oid, c.column_number))
-                columns.append(OutputColumn(c.name, c.type, c.table_oid, c.column_number))
-            continue
-        e = binder.bind_output(item.expr)
-        exprs.append(e)
-        name = item.name or column_name(item.expr)
-        if isinstance(e, ColumnRef):
-            columns.append(OutputColumn(name, e.type, e.table_oid, e.column_number))
-        else:
-            columns.append(OutputColumn(name, e.type))
 
-    where = (
-        binder.with_scope(scope, "WHERE").bind_condition(stmt.where, "WHERE")
-        if stmt.where
-        else None
-    )
-    having = binder.bind_condition(stmt.having, "HAVING") if stmt.having is not None else None
-    order = [_bind_sort_key(k, binder, stmt.items, exprs, columns) for k in stmt.order_by]
-    group_by = [_bind_group_item(g, binder, scope, stmt.items, exprs) for g in stmt.group_by]
-    distinct_order: tuple[SortSpec, ...] = ()
-    if stmt.distinct and order:
-        locations = [ast.leftmost_location(k.expr) for k in stmt.order_by]
-        distinct_order = tuple(
-            _distinct_sort_key(s, exprs, loc) for s, loc in zip(order, locations, strict=True)
+def _references(node: object, name: str) -> int:
+    count = 0
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, ast.TableName):
+            count += n.name == name and n.schema is None
+        elif isinstance(n, (tuple, list)):
+            stack.extend(n)
+        elif hasattr(n, "__dataclass_fields__"):
+            stack.extend(getattr(n, f, None) for f in n.__dataclass_fields__)  # type: ignore[attr-defined]
+    return count
+
+
+class QueryPlanner:
+    """Plans the query expressions of one statement (see the module docstring)."""
+
+    def __init__(self, catalog: Catalog, context: BindContext) -> None:
+        self.catalog = catalog
+        self.context = context
+        self._ctes: list[dict[str, _Cte]] = []
+        self._next_id = 0
+
+    def new_id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def resolve_table(self, ref: ast.TableName) -> TableDef:
+        return resolve_table(ref, self.catalog)
+
+    # ---- subqueries ---------------------------------------------------------------------
+
+    def plan_subquery(
+        self, query: ast.Statement, outer: Binder
+    ) -> tuple[PlanNode, tuple[OutputColumn, ...], Level]:
+        if not isinstance(query, (ast.Select, ast.Values, ast.SetOperation)):
+            raise FeatureNotSupported("data-modifying statements in subqueries are not supported")
+        level = Level(outer)
+        node, columns = self.plan_query(query, level)
+        return node, columns, level
+
+    def plan_query(
+        self, query: ast.Statement, level: Level, resolve_unknown: bool = True
+    ) -> tuple[PlanNode, tuple[OutputColumn, ...]]:
+        with_ = getattr(query, "with_", None)
+        if with_ is not None:
+            self._push_ctes(with_, query, level)
+        try:
+            if isinstance(query, ast.Select):
+                from .planner_select import plan_select
+
+                return plan_select(self, query, level, resolve_unknown)
+            if isinstance(query, ast.Values):
+                return self.plan_values(query, level)
+            if isinstance(query, ast.SetOperation):
+                return self.plan_setop(query, level)
+            raise FeatureNotSupported(f"{type(query).__name__} is not supported here")
+        finally:
+            if with_ is not None:
+                self._ctes.pop()
+
+    # ---- WITH ---------------------------------------------------------------------------
+
+    def _push_ctes(self, with_: ast.With, query: ast.Statement, level: Level) -> None:
+        frame: dict[str, _Cte] = {}
+        for cte in with_.ctes:
+            if cte.name in frame:
+                raise QuorumError(
+                    f'WITH query name "{cte.name}" specified more than once',
+                    sqlstate="42712",
+                    position=pos(cte.location),
+                )
+            if not isinstance(cte.query, (ast.Select, ast.Values, ast.SetOperation)):
+                raise FeatureNotSupported(
+                    "data-modifying statements in WITH are not supported",
+                    position=pos(cte.location),
+                )
+            recursive = with_.recursive and _references(cte.query, cte.name) > 0
+            refs = _references(query, cte.name) - _references(cte.query, cte.name)
+            materialize = recursive or (
+                cte.materialized is not False and (cte.materialized or refs > 1)
+            )
+            frame[cte.name] = _Cte(cte.name, cte.columns, cte.query, recursive, materialize, self.new_id(), level, cte.location)  # fmt: skip
+        self._ctes.append(frame)
+
+    def find_cte(self, name: str) -> _Cte | None:
+        for frame in reversed(self._ctes):
+            if name in frame:
+                return frame[name]
+        return None
+
+    def cte_scan(self, cte: _Cte, ref: ast.TableName) -> tuple[PlanNode, tuple[OutputColumn, ...]]:
+        alias = ref.alias or ref.name
+        if cte.in_progress:
+            if cte.worktable is None:
+                raise QuorumError(
+                    f'recursive reference to query "{cte.name}" must not appear within its non-recursive term',
+                    sqlstate="42P19",
+                    position=pos(ref.location),
+                )
+            worktable, columns = cte.worktable
+            return WorkTableScan(worktable, cte.name), columns
+        if cte.materialize and cte.planned is not None:
+            node, columns = cte.planned
+            return CteScan(cte.name, node, cte.id, alias), columns
+        level = Level(cte.level.outer)
+        cte.in_progress = True
+        try:
+            if cte.recursive:
+                node, columns = self._plan_recursive(cte, level)
+            else:
+                node, columns = self.plan_query(cte.query, level)
+        finally:
+            cte.in_progress = False
+        columns = self._cte_columns(cte, columns, cte.location)
+        cte.level.params.extend(level.params)  # references to enclosing queries
+        if cte.materialize:
+            cte.planned = (node, columns)
+            return CteScan(cte.name, node, cte.id, alias), columns
+        return SubqueryScan(node, alias), columns
+
+    def _cte_columns(
+        self, cte: _Cte, columns: tuple[OutputColumn, ...], location: int
+    ) -> tuple[OutputColumn, ...]:
+        if len(cte.columns) > len(columns):
+            raise QuorumError(
+                f'WITH query "{cte.name}" has {len(columns)} columns available but {len(cte.columns)} columns specified',
+                sqlstate="42P10",
+                position=pos(location),
+            )
+        return tuple(
+            replace(c, name=cte.columns[i]) if i < len(cte.columns) else c
+            for i, c in enumerate(columns)
         )
-    limit, offset = _bind_limits(stmt.limit, stmt.offset, ctx)
 
-    source: PlanNode = choose_scan(table, where) if table is not None else _result(where)
-    if binder.aggregates or group_by or having is not None:
-        aggregate = Aggregate(source, tuple(group_by), tuple(binder.aggregates))
-        names = aggregate_names(aggregate)
-        source = aggregate
-        exprs = [_after_aggregate(e, group_by, names) for e in exprs]
-        order = [
-            SortSpec(_after_aggregate(s.expr, group_by, names), s.descending, s.nulls_first)
-            for s in order
-        ]
-        if having is not None:
-            source = Filter(source, _after_aggregate(having, group_by, names))
+    def _plan_recursive(self, cte: _Cte, level: Level) -> tuple[PlanNode, tuple[OutputColumn, ...]]:
+        query = cte.query
+        if not (isinstance(query, ast.SetOperation) and query.op == "union"):
+            raise QuorumError(
+                f'recursive query "{cte.name}" does not have the form non-recursive-term UNION [ALL] recursive-term',
+                sqlstate="42P19",
+            )
+        if query.order_by or query.limit is not None or query.offset is not None:
+            raise FeatureNotSupported("ORDER BY/LIMIT in a recursive query is not implemented")
+        base, base_columns = self.plan_query(query.left, level)
+        base_columns = self._cte_columns(cte, base_columns, cte.location)
+        worktable = self.new_id()
+        cte.worktable = (worktable, base_columns)
+        recursive, rec_columns = self.plan_query(query.right, level, resolve_unknown=False)
+        if len(rec_columns) != len(base_columns):
+            raise SyntaxErrorSQL("each UNION query must have the same number of columns")
+        types = []
+        for i, (b, r) in enumerate(zip(base_columns, rec_columns, strict=True)):
+            t = common_type([(b.type, b.location), (r.type, r.location)], "UNION")
+            if t != b.type.base and not (b.type.element is not None and t == b.type):
+                raise DatatypeMismatch(
+                    f'recursive query "{cte.name}" column {i + 1} has type {b.type} in non-recursive term but type {t} overall',
+                    hint="Cast the output of the non-recursive term to the correct type.",
+                    position=pos(b.location),
+                )
+            types.append(b.type)
+        recursive = self._coerce_outputs(recursive, rec_columns, types)
+        return RecursiveUnion(base, recursive, worktable, not query.all), base_columns
 
-    if stmt.distinct:
-        source = Distinct(Project(source, tuple(exprs)))
-        if distinct_order:
-            # Keys refer to select-list entries, which read the same after aggregation.
-            source = Sort(source, distinct_order)
+    # ---- VALUES -----------------------------------------------------------------------
+
+    def plan_values(
+        self, stmt: ast.Values, level: Level
+    ) -> tuple[PlanNode, tuple[OutputColumn, ...]]:
+        binder = Binder(Scope.EMPTY, self.context, aggregates_allowed="VALUES", level=level)
+        rows, types = bind_values_rows(stmt, binder)
+        columns = tuple(
+            OutputColumn(f"column{j + 1}", t, location=_values_location(stmt, j))
+            for j, t in enumerate(types)
+        )
+        source: PlanNode = ValuesScan(tuple(tuple(r) for r in rows))
+        refs = [ColumnRef(t, j, f"column{j + 1}") for j, t in enumerate(types)]
+        if stmt.order_by:
+            scope = Scope(
+                [ScopeColumn("*VALUES*", c.name, c.type, j) for j, c in enumerate(columns)],
+                [Relation("*VALUES*", "*VALUES*", None)],
+            )
+            order_binder = Binder(scope, self.context, aggregates_allowed="ORDER BY", level=level)
+            keys = []
+            for k in stmt.order_by:
+                e = _output_reference(k.expr, list(refs), "ORDER BY") or order_binder.bind_output(
+                    k.expr
+                )
+                keys.append(
+                    SortSpec(
+                        e, k.descending, k.descending if k.nulls_first is None else k.nulls_first
+                    )
+                )
+            source = Sort(source, tuple(keys))
+        limit, offset = bind_limits(stmt.limit, stmt.offset, self.context)
         if limit is not None or offset is not None:
             source = Limit(source, limit, offset)
-        return source, tuple(columns)
-    if order:
-        in_order = ordered_by_key(source, tuple(order))
-        source = in_order if in_order is not None else Sort(source, tuple(order))
-    if limit is not None or offset is not None:
-        source = Limit(source, limit, offset)
-    return Project(source, tuple(exprs)), tuple(columns)
+        return source, columns
 
+    # ---- UNION / INTERSECT / EXCEPT -----------------------------------------------------
 
-def _result(where: BoundExpr | None) -> PlanNode:
-    if where is None:
-        return Result()
-    return Filter(Result(), where)
-
-
-def _expand_star(star: ast.Star, scope: Scope) -> list[ScopeColumn]:
-    if not scope.relations:
-        raise SyntaxErrorSQL(
-            "SELECT * with no tables specified is not valid", position=pos(star.location)
+    def plan_setop(
+        self, stmt: ast.SetOperation, level: Level
+    ) -> tuple[PlanNode, tuple[OutputColumn, ...]]:
+        construct = stmt.op.upper()
+        left, left_columns = self.plan_query(stmt.left, level, resolve_unknown=False)
+        right, right_columns = self.plan_query(stmt.right, level, resolve_unknown=False)
+        if len(left_columns) != len(right_columns):
+            raise SyntaxErrorSQL(
+                f"each {construct} query must have the same number of columns",
+                position=pos(right_columns[0].location if right_columns else -1),
+            )
+        types = [
+            common_type([(lc.type, lc.location), (rc.type, rc.location)], construct)
+            for lc, rc in zip(left_columns, right_columns, strict=True)
+        ]
+        left = self._coerce_outputs(left, left_columns, types)
+        right = self._coerce_outputs(right, right_columns, types)
+        columns = tuple(
+            OutputColumn(lc.name, t, location=lc.location)
+            for lc, t in zip(left_columns, types, strict=True)
         )
-    if star.table is None:
-        return list(scope.columns)
-    scope.check_relation(star.table, None, star.location)
-    return [c for c in scope.columns if c.relation == star.table]
+        node: PlanNode = SetOp(stmt.op, stmt.all, left, right)
+        if stmt.order_by:
+            node = Sort(node, tuple(self._setop_sort_key(k, columns, level) for k in stmt.order_by))
+        limit, offset = bind_limits(stmt.limit, stmt.offset, self.context)
+        if limit is not None or offset is not None:
+            node = Limit(node, limit, offset)
+        return node, columns
+
+    def _setop_sort_key(
+        self, key: ast.SortKey, columns: tuple[OutputColumn, ...], level: Level
+    ) -> SortSpec:
+        refs: list[BoundExpr] = [ColumnRef(c.type, j, c.name) for j, c in enumerate(columns)]
+        nulls_first = key.descending if key.nulls_first is None else key.nulls_first
+        e = _output_reference(key.expr, refs, "ORDER BY")
+        if e is None and isinstance(key.expr, ast.ColumnName) and len(key.expr.parts) == 1:
+            matches = [r for r in refs if getattr(r, "name", None) == key.expr.parts[0]]
+            if matches:
+                e = matches[0]
+        if e is None:
+            raise FeatureNotSupported(
+                "invalid UNION/INTERSECT/EXCEPT ORDER BY clause",
+                detail="Only result column names can be used, not expressions or functions.",
+                hint="Add the expression/function to every SELECT, or move the UNION into a FROM clause.",
+                position=pos(ast.leftmost_location(key.expr)),
+            )
+        return SortSpec(e, key.descending, nulls_first)
+
+    def type_unknown_outputs(
+        self, node: PlanNode, columns: tuple[OutputColumn, ...], targets: list[SqlType]
+    ) -> tuple[PlanNode, tuple[OutputColumn, ...]]:
+        """Untyped literal outputs (INSERT ... SELECT 'x') parsed as their target types now,
+        so a bad one fails with its position, as in PostgreSQL."""
+        types = [
+            t.base if c.type.oid == T.UNKNOWN.oid else c.type
+            for c, t in zip(columns, targets, strict=False)
+        ] + [c.type for c in columns[len(targets) :]]
+        node = self._coerce_outputs(node, columns, types)
+        return node, tuple(replace(c, type=t) for c, t in zip(columns, types, strict=True))
+
+    def _coerce_outputs(
+        self, node: PlanNode, columns: tuple[OutputColumn, ...], types: list[SqlType]
+    ) -> PlanNode:
+        """`node`'s output columns converted to `types` (untyped literals parsed)."""
+        if all(c.type == t for c, t in zip(columns, types, strict=True)):
+            return node
+        context = self.context
+
+        def convert(e: BoundExpr, c: OutputColumn, t: SqlType) -> BoundExpr:
+            if e.type == t:
+                return e
+
+            def error() -> QuorumError:
+                return DatatypeMismatch(
+                    f"cannot convert type {c.type} to {t}", position=pos(c.location)
+                )
+
+            if isinstance(e, ParamRef) and e.type.oid == T.UNKNOWN.oid:
+                assert context.param_types is not None
+                context.param_types[e.index] = t
+                return ParamRef(t, e.index)
+            return coerce(e, t, CastContext.IMPLICIT, error, c.location, context.fold_errors)
+
+        if isinstance(node, Project):
+            exprs = tuple(
+                convert(e, c, t) for e, c, t in zip(node.exprs, columns, types, strict=True)
+            )
+            return replace(node, exprs=exprs)
+        if isinstance(node, ValuesScan):
+            rows = tuple(
+                tuple(convert(e, c, t) for e, c, t in zip(row, columns, types, strict=True))
+                for row in node.rows
+            )
+            return replace(node, rows=rows)
+        refs = tuple(
+            convert(ColumnRef(c.type, j, c.name), c, t)
+            for j, (c, t) in enumerate(zip(columns, types, strict=True))
+        )
+        return Project(node, refs)
 
 
-def _output_reference(
-    node: ast.Expr, items: tuple[ast.SelectItem, ...], exprs: list[BoundExpr], clause: str
-) -> BoundExpr | None:
+def _values_location(stmt: ast.Values, column: int) -> int:
+    if stmt.rows and column < len(stmt.rows[0]):
+        return ast.leftmost_location(stmt.rows[0][column])
+    return -1
+
+
+def _output_reference(node: ast.Expr, exprs: list[BoundExpr], clause: str) -> BoundExpr | None:
     """ORDER BY / GROUP BY 2 (a column number) -> that select-list entry."""
     if isinstance(node, ast.Literal) and node.kind == "int":
         n = node.value
@@ -253,110 +506,7 @@ def _output_reference(
     return None
 
 
-def _bind_group_item(
-    node: ast.Expr,
-    binder: Binder,
-    scope: Scope,
-    items: tuple[ast.SelectItem, ...],
-    exprs: list[BoundExpr],
-) -> BoundExpr:
-    by_number = _output_reference(node, items, exprs, "GROUP BY")
-    if by_number is not None:
-        if isinstance(by_number, AggRef) or _contains_aggregate(by_number):
-            raise QuorumError(
-                "aggregate functions are not allowed in GROUP BY",
-                sqlstate="42803",
-                position=pos(getattr(node, "location", -1)),
-            )
-        return by_number
-    if isinstance(node, ast.ColumnName) and len(node.parts) == 1:
-        # An input column wins over an output name in GROUP BY (SQL92 rules as PostgreSQL applies them).
-        if not any(c.name == node.parts[0] for c in scope.columns):
-            for item, e in zip(items, exprs, strict=False):
-                if item.name == node.parts[0]:
-                    return e
-    return binder.with_scope(scope, "GROUP BY").bind(node)
-
-
-def _bind_sort_key(
-    key: ast.SortKey,
-    binder: Binder,
-    items: tuple[ast.SelectItem, ...],
-    exprs: list[BoundExpr],
-    columns: list[OutputColumn],
-) -> SortSpec:
-    nulls_first = key.descending if key.nulls_first is None else key.nulls_first
-    e = _output_reference(key.expr, items, exprs, "ORDER BY")
-    if e is None and isinstance(key.expr, ast.ColumnName) and len(key.expr.parts) == 1:
-        # An output column name wins over an input column in ORDER BY.
-        matches = [x for x, c in zip(exprs, columns, strict=False) if c.name == key.expr.parts[0]]
-        if len(matches) > 1 and any(m != matches[0] for m in matches):
-            raise QuorumError(
-                f'ORDER BY "{key.expr.parts[0]}" is ambiguous',
-                sqlstate="42702",
-                position=pos(key.expr.location),
-            )
-        if matches:
-            e = matches[0]
-    if e is None:
-        e = binder.bind_output(key.expr)
-    return SortSpec(e, key.descending, nulls_first)
-
-
-def _contains_aggregate(e: BoundExpr) -> bool:
-    found = False
-
-    def visit(node: BoundExpr) -> BoundExpr:
-        nonlocal found
-        if isinstance(node, AggRef):
-            found = True
-        return transform(node, visit)
-
-    visit(e)
-    return found
-
-
-def _after_aggregate(e: BoundExpr, group_by: list[BoundExpr], agg_names: list[str]) -> BoundExpr:
-    """Rewrite an expression to read the Aggregate node's output row."""
-    for i, g in enumerate(group_by):
-        if e == g:
-            return ColumnRef(
-                e.type,
-                i,
-                _display_name(e),
-                getattr(e, "table_oid", 0),
-                getattr(e, "column_number", 0),
-            )
-    if isinstance(e, AggRef):
-        return ColumnRef(e.type, len(group_by) + e.number, agg_names[e.number])
-    if isinstance(e, ColumnRef):
-        name = f"{e.relation}.{e.name}" if e.relation else e.name
-        raise QuorumError(
-            f'column "{name}" must appear in the GROUP BY clause or be used in an aggregate function',
-            sqlstate="42803",
-            position=pos(e.location),
-        )
-    return transform(e, lambda child: _after_aggregate(child, group_by, agg_names))
-
-
-def _display_name(e: BoundExpr) -> str:
-    return format_expr(e)
-
-
-def _distinct_sort_key(spec: SortSpec, exprs: list[BoundExpr], location: int) -> SortSpec:
-    for i, e in enumerate(exprs):
-        if e == spec.expr:
-            return SortSpec(
-                ColumnRef(e.type, i, _display_name(e)), spec.descending, spec.nulls_first
-            )
-    raise QuorumError(
-        "for SELECT DISTINCT, ORDER BY expressions must appear in select list",
-        sqlstate="42P10",
-        position=pos(location),
-    )
-
-
-def _bind_limits(
+def bind_limits(
     limit: ast.Expr | None, offset: ast.Expr | None, ctx: BindContext
 ) -> tuple[BoundExpr | None, BoundExpr | None]:
     def bind(node: ast.Expr | None, clause: str) -> BoundExpr | None:
@@ -413,15 +563,18 @@ def bind_values_rows(
     for i, row in enumerate(bound):
         for j, e in enumerate(row):
             location = getattr(stmt.rows[i][j], "location", -1)
-            mismatch = DatatypeMismatch(
+            error = DatatypeMismatch(
                 f"VALUES types {types[j].base} and {e.type.base} cannot be matched",
                 position=pos(location),
             )
+            if isinstance(e, ParamRef) and e.type.oid == T.UNKNOWN.oid:
+                row[j] = binder.coerce_literal(e, types[j], location, partial(_same, error))
+                continue
             row[j] = coerce(
                 e,
                 types[j],
                 CastContext.IMPLICIT,
-                partial(_same, mismatch),
+                partial(_same, error),
                 location,
                 binder.context.fold_errors,
             )
@@ -432,28 +585,4 @@ def _same(error: QuorumError) -> QuorumError:
     return error
 
 
-def plan_values(stmt: ast.Values, ctx: BindContext) -> tuple[PlanNode, tuple[OutputColumn, ...]]:
-    binder = Binder(Scope.EMPTY, ctx, aggregates_allowed="VALUES")
-    rows, types = bind_values_rows(stmt, binder)
-    columns = tuple(OutputColumn(f"column{j + 1}", t) for j, t in enumerate(types))
-    source: PlanNode = ValuesScan(tuple(tuple(r) for r in rows))
-    refs = [ColumnRef(t, j, f"column{j + 1}") for j, t in enumerate(types)]
-    if stmt.order_by:
-        scope = Scope(
-            [ScopeColumn("*VALUES*", c.name, c.type, j) for j, c in enumerate(columns)],
-            [Relation("*VALUES*", "*VALUES*", None)],
-        )
-        order_binder = Binder(scope, ctx, aggregates_allowed="ORDER BY")
-        keys = []
-        for k in stmt.order_by:
-            e = _output_reference(k.expr, (), list(refs), "ORDER BY") or order_binder.bind_output(
-                k.expr
-            )
-            keys.append(
-                SortSpec(e, k.descending, k.descending if k.nulls_first is None else k.nulls_first)
-            )
-        source = Sort(source, tuple(keys))
-    limit, offset = _bind_limits(stmt.limit, stmt.offset, ctx)
-    if limit is not None or offset is not None:
-        source = Limit(source, limit, offset)
-    return source, columns
+del Any

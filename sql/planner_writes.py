@@ -10,6 +10,8 @@ numeric(p,s)) and NOT NULL are enforced by the executor on the final row.
 
 from __future__ import annotations
 
+from typing import Any
+
 from quorumdb.storage.errors import (
     DatatypeMismatch,
     DuplicateColumn,
@@ -25,11 +27,12 @@ from .binder import BindContext, Binder, coerce
 from .bound import BoundExpr, ColumnRef, Const
 from .casts import CastContext
 from .catalog import Catalog, ColumnInfo, TableDef
-from .plan import CreateTable, Delete, DropTable, Insert, PlanNode, Update, ValuesScan
-from .planner import check_values_width, plan_select, resolve_table, table_scope
+from .constraints import bind_default, check_identity_insert, check_identity_update, default_value
+from .plan import Delete, Insert, PlanNode, Update, ValuesScan
+from .planner import check_values_width, resolve_table, table_scope
 from .scope import Scope, pos
 
-__all__ = ["plan_insert", "plan_update", "plan_delete", "plan_create_table", "plan_drop_table"]
+__all__ = ["plan_insert", "plan_update", "plan_delete"]
 
 
 def _assign(binder: Binder, e: BoundExpr, column: ColumnInfo, location: int) -> BoundExpr:
@@ -75,7 +78,8 @@ def plan_insert(stmt: ast.Insert, catalog: Catalog, ctx: BindContext) -> PlanNod
     targets = _target_columns(stmt, table)
     explicit_columns = bool(stmt.columns)
     binder = Binder(Scope.EMPTY, ctx, aggregates_allowed="VALUES")
-    values: list[BoundExpr | None] = [None] * len(table.columns)
+    # Columns not written get their DEFAULT (evaluated per row, on the leader).
+    values: list[BoundExpr | None] = [bind_default(c, catalog, ctx) for c in table.columns]
 
     if stmt.source is None:  # DEFAULT VALUES
         return Insert(table, ValuesScan(((),)), tuple(values))
@@ -94,8 +98,9 @@ def plan_insert(stmt: ast.Insert, catalog: Catalog, ctx: BindContext) -> PlanNod
             for (index, _), node in zip(targets, row, strict=False):
                 column = table.columns[index]
                 if isinstance(node, ast.Default):
-                    bound_row.append(Const(column.type, None))
+                    bound_row.append(default_value(column, catalog, ctx))
                     continue
+                check_identity_insert(column)
                 mark = len(ctx.fold_errors)
                 bound_row.append(_assign(binder, binder.bind(node), column, _location(node)))
                 deferred.extend((index, e) for e in ctx.fold_errors[mark:])
@@ -107,14 +112,26 @@ def plan_insert(stmt: ast.Insert, catalog: Catalog, ctx: BindContext) -> PlanNod
             values[index] = ColumnRef(table.columns[index].type, j, table.columns[index].name)
         return Insert(table, ValuesScan(tuple(rows)), tuple(values))
 
-    source, columns = plan_select(stmt.source, catalog, ctx)
-    item_nodes = [item.expr for item in stmt.source.items]
+    source, columns = _plan_source(stmt.source, ctx)
+    item_nodes = [ast.ColumnName((c.name,), c.location) for c in columns]
     _check_width(len(columns), targets, explicit_columns, item_nodes)
+    source, columns = ctx.planner.type_unknown_outputs(  # type: ignore[union-attr]
+        source, columns, [table.columns[i].type for i, _ in targets]
+    )
     for j, ((index, _), out) in enumerate(zip(targets, columns, strict=False)):
         column = table.columns[index]
-        location = _location(item_nodes[j]) if j < len(item_nodes) else -1
-        values[index] = _assign(binder, ColumnRef(out.type, j, out.name), column, location)
+        check_identity_insert(column)
+        values[index] = _assign(binder, ColumnRef(out.type, j, out.name), column, out.location)
     return Insert(table, source, tuple(values))
+
+
+def _plan_source(query: ast.Statement, ctx: BindContext) -> tuple[PlanNode, tuple[Any, ...]]:
+    """INSERT ... SELECT / VALUES with ORDER BY / set operations: the query's rows
+    (untyped literals stay untyped until the target columns convert them)."""
+    from .binder import Level
+
+    assert ctx.planner is not None
+    return ctx.planner.plan_query(query, Level(), resolve_unknown=False)  # type: ignore[attr-defined,no-any-return]
 
 
 def _check_width(
@@ -143,6 +160,13 @@ def plan_update(stmt: ast.Update, catalog: Catalog, ctx: BindContext) -> PlanNod
         if stmt.where
         else None
     )
+    return Update(table, choose_scan(table, where), bind_assignments(stmt, table, binder, catalog, ctx))
+
+
+def bind_assignments(
+    stmt: ast.Update, table: TableDef, binder: Binder, catalog: Catalog, ctx: BindContext
+) -> tuple[tuple[int, BoundExpr], ...]:
+    """SET column = value, ...: each value converted for its column (shared with UPDATE ... FROM)."""
     assignments: list[tuple[int, BoundExpr]] = []
     for a in stmt.assignments:
         index = table.index_of.get(a.column)
@@ -155,11 +179,12 @@ def plan_update(stmt: ast.Update, catalog: Catalog, ctx: BindContext) -> PlanNod
             raise SyntaxErrorSQL(f'multiple assignments to same column "{a.column}"')
         column = table.columns[index]
         if isinstance(a.value, ast.Default):
-            value: BoundExpr = Const(column.type, None)
+            value: BoundExpr = default_value(column, catalog, ctx)
         else:
+            check_identity_update(column)
             value = _assign(binder, binder.bind(a.value), column, _location(a.value))
         assignments.append((index, value))
-    return Update(table, choose_scan(table, where), tuple(assignments))
+    return tuple(assignments)
 
 
 def plan_delete(stmt: ast.Delete, catalog: Catalog, ctx: BindContext) -> PlanNode:
@@ -168,61 +193,3 @@ def plan_delete(stmt: ast.Delete, catalog: Catalog, ctx: BindContext) -> PlanNod
     binder = Binder(scope, ctx, aggregates_allowed="WHERE")
     where = binder.bind_condition(stmt.where, "WHERE") if stmt.where else None
     return Delete(table, choose_scan(table, where))
-
-
-def _check_schema(name: ast.TableName) -> None:
-    if name.schema not in (None, "public"):
-        raise QuorumError(
-            f'schema "{name.schema}" does not exist', sqlstate="3F000", position=pos(name.location)
-        )
-
-
-def plan_create_table(stmt: ast.CreateTable) -> PlanNode:
-    _check_schema(stmt.table)
-    name = stmt.table.name
-    columns: list[ColumnInfo] = []
-    seen: set[str] = set()
-    for c in stmt.columns:
-        if c.name in seen:
-            raise DuplicateColumn(f'column "{c.name}" specified more than once')
-        seen.add(c.name)
-        if c.type.array:
-            raise QuorumError(
-                "arrays are not supported", sqlstate="0A000", position=pos(c.type.location)
-            )
-        columns.append(
-            ColumnInfo(
-                c.name,
-                T.type_from_name(c.type.names, c.type.modifiers, pos(c.type.location)),
-                c.not_null,
-            )
-        )
-    names = [c.name for c in columns]
-    if stmt.primary_key is not None:
-        pk: list[int] = []
-        for key in stmt.primary_key:
-            if key not in names:
-                raise UndefinedColumn(
-                    f'column "{key}" named in key does not exist',
-                    position=pos(stmt.primary_key_location),
-                )
-            if names.index(key) in pk:
-                raise DuplicateColumn(
-                    f'column "{key}" appears twice in primary key constraint',
-                    position=pos(stmt.primary_key_location),
-                )
-            pk.append(names.index(key))
-    else:
-        pk = [i for i, c in enumerate(stmt.columns) if c.primary_key]
-    for i in pk:
-        columns[i] = ColumnInfo(columns[i].name, columns[i].type, True)
-    pkey_name = stmt.constraint_name or f"{name}_pkey"
-    return CreateTable(name, tuple(columns), tuple(pk), pkey_name, stmt.if_not_exists)
-
-
-def plan_drop_table(stmt: ast.DropTable) -> PlanNode:
-    if stmt.cascade:
-        pass  # nothing depends on a table yet, so CASCADE and RESTRICT behave alike
-    for t in stmt.tables:
-        _check_schema(t)
-    return DropTable(tuple(t.name for t in stmt.tables), stmt.if_exists)

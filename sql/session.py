@@ -1,8 +1,9 @@
 """`Database` and `Session`: the SQL layer's API for the wire server (`node/`).
 
 A `Database` is shared by all sessions of a node: the engine, the catalog
-cache, the plan cache (and later the row-lock manager). A `Session` is one
-client connection: its settings and its transaction state.
+cache, the plan cache, the lock manager, the snapshots in use (for GC) and
+the sequence caches. A `Session` is one client connection: its settings and
+its transaction state.
 
 `Session.execute(sql)` has simple-query semantics, as PostgreSQL:
 
@@ -12,8 +13,14 @@ client connection: its settings and its transaction state.
   form one implicit transaction: it commits after the last statement (before
   that statement's result is handed out) and a failure rolls back the
   earlier statements of the string too;
-* inside a block, an error aborts the block: every statement but
-  COMMIT/ROLLBACK then fails with 25P02, and COMMIT answers ROLLBACK.
+* inside a block, an error undoes the failing statement and aborts the block:
+  every statement but COMMIT/ROLLBACK/ROLLBACK TO then fails with 25P02,
+  COMMIT answers ROLLBACK, and ROLLBACK TO a savepoint makes it usable again.
+
+A statement that meets a lock held by another transaction (`WouldBlock`)
+is rolled back, waits for the holder (bounded by statement_timeout and
+lock_timeout) and runs again on a fresh snapshot: PostgreSQL's READ
+COMMITTED re-read (sql/txn.py, sql/locks.py).
 
 Rows of a SELECT stream: `result.rows` is an iterator that runs the query as
 it is consumed; `result.tag` ("SELECT n") is final once it is exhausted. If
@@ -23,55 +30,80 @@ iterator ends without running later statements. Rows not consumed by the
 caller are consumed (and discarded) before the next statement runs.
 
 Execution is synchronous on the caller's thread (the asyncio loop); only
-`engine.commit` is awaited.
+commits and lock waits are awaited.
+
+BEGIN/COMMIT/ROLLBACK, savepoints, SET and SHOW are handled by the mixin in
+sql/session_control.py; DDL by sql/ddl.py; everything else is planned.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 
 from quorumdb.storage.errors import (
-    ActiveSqlTransaction,
     InFailedTransaction,
     InternalError,
+    QueryCanceled,
     QuorumError,
     ReadOnlyTransaction,
+    SerializationFailure,
 )
 
-from . import ast
+from . import ast, ddl_ast
 from . import types as T
-from .catalog import CatalogCache
+from .catalog import Catalog, CatalogCache
+from .ddl import DdlContext, run_ddl
 from .engine import Engine, Isolation, ReadConsistency, ReadNotReady
 from .executor import Executable
 from .expr import ExecContext
+from .locks import LockManager, WouldBlock
 from .plancache import CachedQuery, PlanCache
 from .result import Column, Notice, StatementResult
-from .settings import SessionSettings
-from .txn import RowLocks, Transaction, TxnState, WouldBlock
+from .row_locking import locking_verb
+from .sequence_functions import SequenceFunctions
+from .sequences import Counters
+from .session_control import _UTILITY, ControlStatements
+from .settings import SessionSettings, duration_ms, search_path
+from .txn import Snapshots, Transaction, TxnState
 
 __all__ = ["Database", "Session"]
 
 log = logging.getLogger(__name__)
 
 _TEXT_ENCODER = T.text_encoder(T.TEXT)
+_DDL_TYPES = tuple(
+    getattr(ddl_ast, name)
+    for name in ddl_ast.__all__
+    if isinstance(getattr(ddl_ast, name), type) and issubclass(getattr(ddl_ast, name), ast.Statement)
+)
 
 
 class Database:
     """Everything the sessions of one node share."""
 
     def __init__(
-        self, engine: Engine, *, plan_cache_size: int = 1024, locks: RowLocks | None = None
+        self, engine: Engine, *, plan_cache_size: int = 1024, locks: LockManager | None = None
     ) -> None:
         self.engine = engine
         self.catalogs = CatalogCache()
         self.plans = PlanCache(plan_cache_size)
-        self.locks = locks
+        self.locks = locks if locks is not None else LockManager()
+        self.snapshots = Snapshots()
+        self.counters = Counters(engine)
         # Hidden row ids of tables without a primary key: (read_ts, n), unique on this leader.
         self.row_ids: Iterator[int] = itertools.count(1)
         self._txn_ids = itertools.count(1)
+        self._unsubscribe: Callable[[], None] | None = None
+        subscribe = getattr(engine, "on_leadership_lost", None)
+        if subscribe is not None:
+            try:
+                self._unsubscribe = subscribe(self.leadership_lost)
+            except RuntimeError:  # no running loop: nobody can lose leadership here
+                pass
 
     def session(
         self,
@@ -88,8 +120,23 @@ class Database:
     def next_txn_id(self) -> int:
         return next(self._txn_ids)
 
+    def leadership_lost(self) -> None:
+        """This node stopped leading: waiting statements fail, locks and sequence blocks go."""
+        self.locks.drop_all(
+            SerializationFailure(
+                "could not serialize access: this node is no longer the leader",
+                hint="The transaction might succeed if retried.",
+            )
+        )
+        self.counters.clear()
 
-class Session:
+    def close(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+
+class Session(ControlStatements):
     """One client connection's SQL state."""
 
     def __init__(
@@ -113,6 +160,8 @@ class Session:
         self._pending: _RowStream | None = None
         self._closed = False
         self._generation = 0  # which execute() call owns the implicit transaction
+        self._savepoint_settings: list[tuple[str, object]] = []
+        self.sequences = SequenceFunctions(self)
 
     # ---- state ---------------------------------------------------------------------
 
@@ -123,6 +172,20 @@ class Session:
             return "I"
         return "E" if self._failed else "T"
 
+    @property
+    def waiting(self) -> bool:
+        """True while the current statement waits for a lock (tests, pg_stat_activity)."""
+        txn = self._txn
+        return txn is not None and self.db.locks.is_waiting(txn.txn_id)
+
+    def idle_timeout(self) -> float | None:
+        """Seconds the client may stay idle now (idle_in_transaction_session_timeout),
+        or None; past it the server ends the connection with 25P03."""
+        if not self._in_block:
+            return None
+        ms = duration_ms(self.settings.get("idle_in_transaction_session_timeout"))
+        return ms / 1000 if ms > 0 else None
+
     def parameter_status(self) -> dict[str, str]:
         """The ParameterStatus values to announce (compare after each query to send changes)."""
         return self.settings.reported()
@@ -131,13 +194,24 @@ class Session:
     def row_ids(self) -> Iterator[int]:
         return self.db.row_ids
 
+    def search_path(self) -> tuple[str, ...]:
+        return search_path(self.settings.get("search_path"), self.user)
+
+    def catalog(self, txn: Transaction) -> Catalog:
+        return self.db.catalogs.current(txn, self.search_path())
+
     def session_value(self, name: str, args: tuple[object, ...]) -> object:
         if name in ("current_user", "session_user"):
             return self.user
         if name == "current_database":
             return self.database
         if name == "current_schema":
-            return "public"
+            path = self.search_path()
+            txn = self._txn
+            if txn is not None and txn.read_ts >= 0:
+                existing = self.catalog(txn).search_path
+                return existing[0] if existing else None
+            return path[0] if path else None
         if name == "current_setting":
             if args[0] is None:
                 return None
@@ -147,6 +221,8 @@ class Session:
                 if len(args) > 1 and args[1]:
                     return None
                 raise
+        if name in ("nextval", "currval", "setval", "lastval"):
+            return self.sequences.call(name, args)
         raise InternalError(f"unknown session value {name}")
 
     def close(self) -> None:
@@ -204,7 +280,9 @@ class Session:
     async def _statement(
         self, query: CachedQuery, index: int, stmt: ast.Statement, is_last: bool
     ) -> tuple[StatementResult, _RowStream | None]:
-        if self._failed and not isinstance(stmt, (ast.Commit, ast.Rollback)):
+        if self._failed and not isinstance(
+            stmt, (ast.Commit, ast.Rollback, ast.RollbackToSavepoint)
+        ):
             raise InFailedTransaction(
                 "current transaction is aborted, commands ignored until end of transaction block"
             )
@@ -214,7 +292,7 @@ class Session:
             if is_last:
                 await self._end_implicit()
             return result, None
-        return await self._planned(query, index, is_last)
+        return await self._run(query, index, stmt, is_last)
 
     def _new_txn(self, isolation: str | None = None, read_only: bool | None = None) -> Transaction:
         level = Isolation(isolation or self.settings.get("default_transaction_isolation"))
@@ -226,75 +304,164 @@ class Session:
             isolation=level,
             read_only=read_only,
             locks=self.db.locks,
+            snapshots=self.db.snapshots,
+            max_write_bytes=int(self.settings.get("quorumdb.max_transaction_bytes")),
+            max_memory_bytes=int(self.settings.get("quorumdb.max_session_bytes")),
         )
         if self.settings.get("quorumdb.read_consistency") == "stale":
             txn.consistency = ReadConsistency.STALE
+        self._txn_started = time.time()  # now() / current_timestamp for the transaction
         return txn
 
-    async def _planned(
-        self, query: CachedQuery, index: int, is_last: bool
+    def transaction_timestamp(self) -> float:
+        """When the current transaction started (seconds since the Unix epoch)."""
+        return getattr(self, "_txn_started", None) or time.time()
+
+    def _deadline(self) -> tuple[float | None, float | None]:
+        """(statement deadline, lock wait limit) in loop time, from the settings."""
+        statement_ms = duration_ms(self.settings.get("statement_timeout"))
+        lock_ms = duration_ms(self.settings.get("lock_timeout"))
+        now = time.monotonic()
+        return (
+            now + statement_ms / 1000 if statement_ms > 0 else None,
+            lock_ms / 1000 if lock_ms > 0 else None,
+        )
+
+    async def _run(
+        self, query: CachedQuery, index: int, stmt: ast.Statement, is_last: bool
     ) -> tuple[StatementResult, _RowStream | None]:
+        """Run a planned statement or DDL under its savepoint, restarting it after lock waits."""
         txn = self._txn
         if txn is None:
             txn = self._txn = self._new_txn()
         ends_implicit = is_last and not self._in_block
-        while True:
-            try:
-                txn.begin_statement()
-            except ReadNotReady as not_ready:
-                await not_ready.ready
-                continue
-            try:
-                catalog = self.db.catalogs.current(txn)
-                exe = self.db.plans.executable(query, index, catalog)
-                plan = exe.plan
-                if plan.writes and txn.read_only:
-                    raise ReadOnlyTransaction(
-                        f"cannot execute {plan.tag} in a read-only transaction"
-                    )
-                ctx = ExecContext(txn, (), self)
-                if exe.query is not None:
-                    columns = self._columns(exe)
-                    rows = exe.query(ctx)
-                    if ends_implicit and txn.has_writes:
-                        # The commit must come before the result: run the query now.
-                        materialized = list(rows)
-                        txn.release_statement()
-                        await self._end_implicit()
-                        return StatementResult(
-                            _row_tag(plan.tag, len(materialized)), columns, materialized
-                        ), None
-                    result = StatementResult(plan.tag, columns)
-                    stream = _RowStream(
-                        self, txn, rows, result, plan.tag, ends_implicit and not txn.has_writes
-                    )
-                    result.rows = stream
-                    return result, stream
-                notices: tuple[Notice, ...] = ()
-                if exe.modify is not None:
-                    count = exe.modify(ctx)
-                    tag = f"INSERT 0 {count}" if plan.tag == "INSERT" else f"{plan.tag} {count}"
-                else:
-                    assert exe.ddl is not None
-                    notices = tuple(exe.ddl(ctx))
-                    tag = plan.tag
-                txn.release_statement()
-            except WouldBlock as blocked:
-                # Wait for the row lock's holder, then run the statement again on a fresh snapshot.
-                txn.rollback_statement()
-                await blocked.released
-                continue
-            except BaseException:
-                if txn.state is TxnState.ACTIVE:
+        deadline, lock_limit = self._deadline()
+        txn.interrupt = _interrupter(deadline) if deadline is not None else None
+        streaming = False
+        try:
+            while True:
+                try:
+                    txn.begin_statement()
+                except ReadNotReady as not_ready:
+                    await not_ready.ready
+                    continue
+                try:
+                    if isinstance(stmt, _DDL_TYPES):
+                        result = self._ddl(txn, stmt)
+                    else:
+                        outcome = self._planned(query, index, txn, ends_implicit)
+                        if isinstance(outcome, tuple):
+                            streaming = True
+                            return outcome
+                        result = outcome
+                    txn.release_statement()
+                    break
+                except WouldBlock as blocked:
                     txn.rollback_statement()
-                raise
-            if ends_implicit:
-                await self._end_implicit()
-            return StatementResult(tag, None, (), notices), None
+                    if blocked.released is not None:
+                        await self._wait(txn, blocked.released, deadline, lock_limit)
+                except BaseException:
+                    if txn.state is TxnState.ACTIVE:
+                        txn.rollback_statement()
+                    raise
+        finally:
+            if not streaming:
+                txn.interrupt = None  # a stream keeps it until its rows are consumed
+        if ends_implicit:
+            await self._end_implicit()
+        return result, None
+
+    async def _wait(
+        self,
+        txn: Transaction,
+        released: asyncio.Future[None],
+        deadline: float | None,
+        lock_limit: float | None,
+    ) -> None:
+        timeout = lock_limit
+        statement_first = False
+        if deadline is not None:
+            remaining = max(deadline - time.monotonic(), 0.0)
+            if timeout is None or remaining <= timeout:
+                timeout, statement_first = remaining, True
+        try:
+            if timeout is None:
+                await released
+            else:
+                await asyncio.wait_for(released, timeout)
+        except TimeoutError:
+            self.db.locks.cancel_wait(txn.txn_id)
+            if statement_first:
+                raise QueryCanceled("canceling statement due to statement timeout") from None
+            raise QuorumError(
+                "canceling statement due to lock timeout", sqlstate="55P03"
+            ) from None
+        except BaseException:
+            self.db.locks.cancel_wait(txn.txn_id)
+            raise
+
+    def _ddl(self, txn: Transaction, stmt: ast.Statement) -> StatementResult:
+        if txn.read_only:
+            raise ReadOnlyTransaction(
+                f"cannot execute {_ddl_tag(stmt)} in a read-only transaction"
+            )
+        ctx = DdlContext(txn, self.catalog(txn), self.db, self)
+        tag = run_ddl(stmt, ctx)
+        return StatementResult(tag, None, (), tuple(ctx.notices))
+
+    def _planned(
+        self, query: CachedQuery, index: int, txn: Transaction, ends_implicit: bool
+    ) -> StatementResult | tuple[StatementResult, _RowStream | None]:
+        """Run one planned statement; a tuple means a streaming SELECT (already final)."""
+        catalog = self.catalog(txn)
+        exe = self._executable(query, index, catalog)
+        plan = exe.plan
+        if plan.writes and txn.read_only:
+            verb = locking_verb(plan.root) if plan.tag == "SELECT" else None
+            raise ReadOnlyTransaction(
+                f"cannot execute {verb or plan.tag} in a read-only transaction"
+            )
+        ctx = ExecContext(txn, self._parameters(), self)
+        if exe.query is not None:
+            columns = self._columns(exe)
+            rows = exe.query(ctx)
+            if plan.writes or (ends_implicit and txn.has_writes):
+                # Rows that lock or write must be produced inside the restart loop, and
+                # an implicit transaction commits before its result: run the query now.
+                materialized = _bounded(rows, txn.max_memory_bytes)
+                return StatementResult(_row_tag(plan.tag, len(materialized)), columns, materialized)
+            result = StatementResult(plan.tag, columns)
+            stream = _RowStream(
+                self, txn, rows, result, plan.tag, ends_implicit and not txn.has_writes
+            )
+            result.rows = stream
+            return result, stream
+        notices: tuple[Notice, ...] = ()
+        if exe.modify is not None:
+            count = exe.modify(ctx)
+            tag = f"INSERT 0 {count}" if plan.tag == "INSERT" else f"{plan.tag} {count}"
+        else:
+            assert exe.ddl is not None
+            notices = tuple(exe.ddl(ctx))
+            tag = plan.tag
+        return StatementResult(tag, None, (), notices)
+
+    def _executable(self, query: CachedQuery, index: int, catalog: Catalog) -> Executable:
+        """The compiled plan of statement `index`; sql/client.py supplies the plans of
+        prepared statements (extended query protocol) by overriding this."""
+        return self.db.plans.executable(query, index, catalog)
+
+    def _parameters(self) -> tuple[object, ...]:
+        """The values of $1, $2, ... for the statement being run (none in a simple query)."""
+        return ()
 
     def _columns(self, exe: Executable) -> tuple[Column, ...]:
         digits = int(self.settings.get("extra_float_digits"))
-        cached = exe.columns.get(digits)
+        zoned = exe.columns.get("zoned")  # does the text of a column depend on TimeZone?
+        if zoned is None:
+            zoned = exe.columns["zoned"] = any(T.depends_on_zone(c.type) for c in exe.plan.columns or ())
+        zone = self.settings.get("TimeZone") if zoned else None
+        cached = exe.columns.get((digits, zone))
         if cached is None:
             assert exe.plan.columns is not None
             cached = tuple(
@@ -302,14 +469,14 @@ class Session:
                     c.name,
                     c.type.oid,
                     c.type.typlen,
-                    T.text_encoder(c.type, digits),
+                    T.text_encoder(c.type, digits, zone),
                     c.type.typmod,
                     c.table_oid,
                     c.column_number,
                 )
                 for c in exe.plan.columns
             )
-            exe.columns[digits] = cached
+            exe.columns[(digits, zone)] = cached
         return cached
 
     async def _end_implicit(self) -> None:
@@ -321,9 +488,17 @@ class Session:
         await txn.commit()
 
     def _fail(self, exc: BaseException) -> BaseException:
-        """Roll back after an error and return the error to raise (a QuorumError unless cancelled)."""
-        if self._txn is not None:
-            self._txn.rollback()
+        """Handle an error (the failed statement is already undone) and return it to raise.
+
+        Outside a block the transaction is rolled back. Inside one the block is
+        aborted: without savepoints the transaction is rolled back at once (its locks
+        go, as in PostgreSQL, though the block lasts until ROLLBACK); with savepoints
+        it stays open so that ROLLBACK TO can revive it."""
+        txn = self._txn
+        if txn is not None and (
+            not self._in_block or txn.state is not TxnState.ACTIVE or not txn.has_savepoints
+        ):
+            txn.rollback()
             self._txn = None
         if self._in_block:
             self._failed = True
@@ -341,160 +516,47 @@ class Session:
 
     def _stream_finished(self, txn: Transaction, ends_implicit: bool) -> None:
         txn.release_statement()
+        txn.interrupt = None
         if ends_implicit and self._txn is txn and not self._in_block:
             self._txn = None
             txn.rollback()  # read-only: there is nothing to commit
 
-    # ---- utility statements -------------------------------------------------------------
-
-    async def _begin(self, stmt: ast.Begin) -> StatementResult:
-        if self._in_block:
-            return StatementResult(
-                stmt.tag,
-                notices=(Notice("there is already a transaction in progress", "25001", "WARNING"),),
-            )
-        if self._txn is None:
-            self._txn = self._new_txn(stmt.isolation, stmt.read_only)
-        self._in_block = True
-        return StatementResult(stmt.tag)
-
-    def _end_block(self, committed: bool) -> Transaction | None:
-        txn, self._txn = self._txn, None
-        self._in_block = self._failed = False
-        self.settings.end_transaction(committed)
-        return txn
-
-    async def _commit(self, stmt: ast.Commit) -> StatementResult:
-        if not self._in_block:
-            await self._end_implicit()
-            return StatementResult("COMMIT", notices=(_no_transaction(),))
-        if self._failed:
-            self._end_block(False)
-            return StatementResult("ROLLBACK")
-        txn = self._end_block(True)
-        if txn is not None:
-            await txn.commit()
-        return StatementResult("COMMIT")
-
-    async def _rollback(self, stmt: ast.Rollback) -> StatementResult:
-        if not self._in_block:
-            if self._txn is not None:
-                self._txn.rollback()
-                self._txn = None
-            return StatementResult("ROLLBACK", notices=(_no_transaction(),))
-        txn = self._end_block(False)
-        if txn is not None:
-            txn.rollback()
-        return StatementResult("ROLLBACK")
-
-    async def _set(self, stmt: ast.SetVariable) -> StatementResult:
-        if stmt.name in ("transaction_isolation", "transaction_read_only"):
-            values = stmt.values or ()
-            if stmt.name == "transaction_isolation":
-                return await self._set_transaction(
-                    ast.SetTransaction(" ".join(values).lower() or None, None)
-                )
-            return await self._set_transaction(
-                ast.SetTransaction(None, values[0].lower() in ("on", "true", "1"))
-            )
-        notices: tuple[Notice, ...] = ()
-        if stmt.local and not self._in_block:
-            notices = (
-                Notice("SET LOCAL can only be used in transaction blocks", "25P01", "WARNING"),
-            )
-        self.settings.set(stmt.name, stmt.values, local=stmt.local, in_block=self._in_block)
-        return StatementResult("SET", notices=notices)
-
-    async def _set_transaction(self, stmt: ast.SetTransaction) -> StatementResult:
-        if stmt.session:
-            if stmt.isolation is not None:
-                self.settings.set(
-                    "default_transaction_isolation", (stmt.isolation,), in_block=self._in_block
-                )
-            if stmt.read_only is not None:
-                value = "on" if stmt.read_only else "off"
-                self.settings.set(
-                    "default_transaction_read_only", (value,), in_block=self._in_block
-                )
-            return StatementResult("SET")
-        txn = self._txn
-        if not self._in_block or txn is None:
-            return StatementResult(
-                "SET",
-                notices=(
-                    Notice(
-                        "SET TRANSACTION can only be used in transaction blocks", "25P01", "WARNING"
-                    ),
-                ),
-            )
-        if stmt.isolation is not None:
-            level = Isolation(
-                stmt.isolation if stmt.isolation != "read uncommitted" else "read committed"
-            )
-            if level is not txn.isolation:
-                if txn.read_ts >= 0:
-                    raise ActiveSqlTransaction(
-                        "SET TRANSACTION ISOLATION LEVEL must be called before any query"
-                    )
-                txn.set_isolation(level)
-        if stmt.read_only is not None:
-            if not stmt.read_only and txn.read_only and txn.read_ts >= 0:
-                raise ActiveSqlTransaction(
-                    "transaction read-write mode must be set before any query"
-                )
-            txn.read_only = stmt.read_only
-        return StatementResult("SET")
-
-    async def _reset(self, stmt: ast.ResetVariable) -> StatementResult:
-        self.settings.reset(stmt.name, in_block=self._in_block)
-        return StatementResult("RESET")
-
-    async def _show(self, stmt: ast.ShowVariable) -> StatementResult:
-        name = stmt.name
-        if name == "all":
-            columns = tuple(
-                Column(n, T.TEXT.oid, -1, _TEXT_ENCODER) for n in ("name", "setting", "description")
-            )
-            return StatementResult("SHOW", columns, self.settings.all())
-        txn = self._txn if self._in_block else None
-        if name == "transaction_isolation":
-            value = (
-                txn.isolation.value
-                if txn is not None
-                else self.settings.get("default_transaction_isolation")
-            )
-        elif name == "transaction_read_only":
-            read_only = (
-                txn.read_only
-                if txn is not None
-                else self.settings.get("default_transaction_read_only") == "on"
-            )
-            value = "on" if read_only else "off"
-        elif name.startswith("quorumdb.") and name[9:] in (node := self.db.engine.describe()):
-            value = node[name[9:]]
-        else:
-            value = self.settings.get(name)
-        column = Column(self.settings.canonical(name), T.TEXT.oid, -1, _TEXT_ENCODER)
-        return StatementResult("SHOW", (column,), [(value,)])
-
-
-def _no_transaction() -> Notice:
-    return Notice("there is no transaction in progress", "25P01", "WARNING")
-
 
 def _row_tag(verb: str, count: int) -> str:
-    return f"SELECT {count}" if verb == "SELECT" else verb
+    if verb == "SELECT":
+        return f"SELECT {count}"
+    if verb == "INSERT":  # INSERT ... RETURNING
+        return f"INSERT 0 {count}"
+    if verb in ("UPDATE", "DELETE"):
+        return f"{verb} {count}"
+    return verb
 
 
-_UTILITY: dict[type, Any] = {
-    ast.Begin: Session._begin,
-    ast.Commit: Session._commit,
-    ast.Rollback: Session._rollback,
-    ast.SetVariable: Session._set,
-    ast.SetTransaction: Session._set_transaction,
-    ast.ResetVariable: Session._reset,
-    ast.ShowVariable: Session._show,
-}
+def _ddl_tag(stmt: ast.Statement) -> str:
+    return getattr(stmt, "tag", None) or type(stmt).__name__.upper()
+
+
+def _interrupter(deadline: float) -> Callable[[], None]:
+    def check() -> None:
+        if time.monotonic() >= deadline:
+            raise QueryCanceled("canceling statement due to statement timeout")
+
+    return check
+
+
+def _bounded(rows: Iterator[tuple[object, ...]], limit: int) -> list[tuple[object, ...]]:
+    """Materialize `rows`, failing with 54000 past `limit` bytes (roughly estimated)."""
+    out: list[tuple[object, ...]] = []
+    used = 0
+    for row in rows:
+        out.append(row)
+        used += 56 + 16 * len(row) + sum(len(v) for v in row if isinstance(v, (str, bytes)))
+        if used > limit:
+            raise QuorumError(
+                f"result buffered before commit exceeds quorumdb.max_session_bytes ({limit} bytes)",
+                sqlstate="54000",
+            )
+    return out
 
 
 class _RowStream:
@@ -546,6 +608,7 @@ class _RowStream:
             raise
         except BaseException as exc:
             self.done = True
+            self._txn.interrupt = None
             if self._txn.state is TxnState.ACTIVE:
                 self._txn.rollback_statement()
             error = self._session._stream_failed(exc)

@@ -16,7 +16,14 @@ from dataclasses import dataclass
 
 from quorumdb.storage.errors import QuorumError
 
-__all__ = ["Setting", "SETTINGS", "SessionSettings", "SERVER_VERSION"]
+__all__ = [
+    "Setting",
+    "SETTINGS",
+    "SessionSettings",
+    "SERVER_VERSION",
+    "duration_ms",
+    "search_path",
+]
 
 SERVER_VERSION = "15.0"
 
@@ -96,7 +103,11 @@ def _only(allowed: str) -> Callable[[str, tuple[str, ...]], str]:
 def _isolation(name: str, values: tuple[str, ...]) -> str:
     value = _join(name, values).lower()
     if value not in ("read committed", "repeatable read", "serializable", "read uncommitted"):
-        raise _invalid(name, value)
+        error = _invalid(name, value)
+        error.hint = (
+            "Available values: serializable, repeatable read, read committed, read uncommitted."
+        )
+        raise error
     return "read committed" if value == "read uncommitted" else value
 
 
@@ -111,7 +122,91 @@ def _timezone(name: str, values: tuple[str, ...]) -> str:
     value = _join(name, values)
     if value.upper() in ("UTC", "GMT", "Z", "ETC/UTC", "0", "+0"):
         return "UTC" if value.upper() != "GMT" else "GMT"
-    return value
+    from .types_datetime import setting_zone_name
+
+    canonical = setting_zone_name(value)
+    if canonical is None:
+        raise _invalid("TimeZone", value)
+    return canonical
+
+
+_TIME_UNITS = {"us": 0.001, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
+_BYTE_UNITS = {"B": 1, "kB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}
+
+
+def duration_ms(text: str) -> int:
+    """A canonical duration setting ("0", "250ms", "5s", "1min") in milliseconds."""
+    number = text.rstrip("abcdefghijklmnopqrstuvwxyz")
+    return int(int(number) * _TIME_UNITS.get(text[len(number) :], 1))
+
+
+def _duration(name: str, values: tuple[str, ...]) -> str:
+    """PostgreSQL's time settings: a number of milliseconds, or with a unit; shown
+    in the largest unit that divides it ("90s" stays "90s", "60000" is "1min")."""
+    value = _join(name, values).strip()
+    number = value.rstrip("abcdefghijklmnopqrstuvwxyz ").strip()
+    unit = value[len(number) :].strip() or "ms"
+    try:
+        ms = float(number) * _TIME_UNITS[unit]
+    except (KeyError, ValueError):
+        numeric = number.replace(".", "", 1).lstrip("-").isdigit()
+        raise _invalid(
+            name,
+            value,
+            'Valid units for this parameter are "us", "ms", "s", "min", "h", and "d".'
+            if numeric and unit not in _TIME_UNITS
+            else None,
+        ) from None
+    ms = round(ms)
+    if not 0 <= ms <= 2147483647:
+        raise QuorumError(
+            f'{ms} ms is outside the valid range for parameter "{name}" (0 .. 2147483647)',
+            sqlstate="22023",
+        )
+    if ms == 0:
+        return "0"
+    for unit_name in ("d", "h", "min", "s"):
+        size = _TIME_UNITS[unit_name]
+        if ms % size == 0:
+            return f"{ms // int(size)}{unit_name}"
+    return f"{ms}ms"
+
+
+def _byte_size(low: int) -> Callable[[str, tuple[str, ...]], str]:
+    def parse(name: str, values: tuple[str, ...]) -> str:
+        value = _join(name, values).strip()
+        number = value.rstrip("BkMGT ").strip()
+        unit = value[len(number) :].strip() or "B"
+        try:
+            size = int(number) * _BYTE_UNITS[unit]
+        except (KeyError, ValueError):
+            raise _invalid(
+                name, value, 'Valid units for this parameter are "B", "kB", "MB", "GB", and "TB".'
+            ) from None
+        if size < low:
+            raise QuorumError(
+                f'{size} is outside the valid range for parameter "{name}" ({low} .. {1 << 62})',
+                sqlstate="22023",
+            )
+        return str(size)
+
+    return parse
+
+
+def search_path(value: str, user: str) -> tuple[str, ...]:
+    """The schemas of a search_path setting, in order ("$user" is the session's user)."""
+    out = []
+    for part in value.split(","):
+        name = part.strip()
+        if name.startswith('"') and name.endswith('"') and len(name) >= 2:
+            name = name[1:-1].replace('""', '"')
+        else:
+            name = name.lower()
+        if name == "$user":
+            name = user
+        if name:
+            out.append(name)
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,17 +359,39 @@ SETTINGS: dict[str, Setting] = {
         Setting(
             "statement_timeout",
             "0",
+            _duration,
             description="Sets the maximum allowed duration of any statement.",
         ),
         Setting(
             "lock_timeout",
             "0",
+            _duration,
             description="Sets the maximum allowed duration of any wait for a lock.",
         ),
         Setting(
             "idle_in_transaction_session_timeout",
             "0",
+            _duration,
             description="Sets the maximum allowed idle time between queries, when in a transaction.",
+        ),
+        Setting(
+            "deadlock_timeout",
+            "1s",
+            _duration,
+            description="Sets the time to wait on a lock before checking for deadlock.",
+        ),
+        Setting(
+            "quorumdb.max_transaction_bytes",
+            str(64 << 20),
+            _byte_size(1 << 10),
+            description="Largest write set (bytes) one transaction may replicate; 54000 beyond.",
+        ),
+        Setting(
+            "quorumdb.max_session_bytes",
+            str(256 << 20),
+            _byte_size(1 << 10),
+            description="Most memory (bytes) a session may buffer for its transaction and "
+            "results; 54000 beyond.",
         ),
         Setting(
             "client_min_messages",
@@ -394,6 +511,15 @@ class SessionSettings:
                     self._values.pop(key, None)
         self._saved = None
         self._local = None
+
+    def snapshot(self) -> dict[str, str]:
+        """The current values (SAVEPOINT keeps them for ROLLBACK TO)."""
+        return dict(self._values)
+
+    def restore(self, values: object) -> None:
+        """Back to a `snapshot` (ROLLBACK TO SAVEPOINT undoes the SETs after it)."""
+        assert isinstance(values, dict)
+        self._values = dict(values)
 
     def all(self) -> list[tuple[str, str, str]]:
         """(name, value, description) of every known setting, for SHOW ALL."""

@@ -9,69 +9,62 @@ applies. A transaction that wrote nothing never calls the engine.
 
 Invariants:
 
-* Each buffered write records ``expect_ts``, the snapshot at which the key
-  was first written by this transaction (i.e. read by the statement that
-  wrote it). Apply rejects the write set with 40001 if any of those keys has
-  a newer version: first committer wins.
+* Each buffered write records ``expect_ts``, the newest version of the key
+  the transaction knew when it first wrote it: the version current when it
+  locked the key (`lock`), else its snapshot. Apply rejects the write set
+  with 40001 if any of those keys has a newer version: first committer wins.
+  Blind writes (the catalog's version token) expect nothing.
 * Reads merge the buffer over MVCC (read-your-writes). `get` and `scan` show
   the state *before* the current statement (a statement never sees its own
   changes, so an UPDATE cannot revisit rows it moved); `get_latest` includes
-  the current statement's writes (uniqueness checks).
-* Every statement runs under a statement-level savepoint: the first time a
-  statement touches a key, the key's previous buffer entry is remembered, so
-  `rollback_statement` restores the buffer exactly. Named SAVEPOINTs will be
-  a stack of these undo maps.
+  the current statement's writes; `get_current` reads the newest committed
+  version instead of the snapshot (uniqueness and foreign-key checks, which
+  PostgreSQL also runs against the latest committed state).
+* Undo is a stack of frames: named SAVEPOINTs, and on top the current
+  statement's frame. The first time a frame sees a key written, it remembers
+  the key's previous buffer entry, so rolling a frame back restores the
+  buffer exactly; releasing a frame merges it into the one below.
+* Row locks (`lock`): with a lock manager, a row held by another transaction
+  raises `WouldBlock`; the session rolls the statement back, awaits the
+  release and runs it again on a fresh snapshot. A row that changed after
+  the statement's snapshot (its holder committed before we asked) restarts
+  the statement at once under READ COMMITTED and fails with 40001 under
+  REPEATABLE READ and SERIALIZABLE, as in PostgreSQL. Locks are released
+  when the transaction ends, after its commit is applied.
 * SERIALIZABLE additionally records every range and key it read; apply
   rejects the commit if any of them changed after ``read_ts``.
-
-Row locks (not enforced yet): DML calls `lock(key)` before writing a row.
-With a `RowLocks` manager present, a key held by another transaction raises
-`WouldBlock`; the session then rolls the statement back to its savepoint,
-awaits the lock's release and runs the statement again with a fresh
-snapshot (PostgreSQL's READ COMMITTED re-read). Locks are released when the
-transaction ends, after its commit is applied.
+* The write set is bounded (`max_write_bytes`, 54000 when exceeded), and so
+  is everything the transaction buffers (`max_memory_bytes`: writes, the
+  SERIALIZABLE read set, savepoint frames).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Iterator
-from typing import Protocol
+from collections.abc import Callable, Iterator
 
 from sortedcontainers import SortedDict
 
-from quorumdb.storage.errors import InternalError
+from quorumdb.storage.errors import (
+    InternalError,
+    ProgramLimitExceeded,
+    QuorumError,
+    SerializationFailure,
+)
 from quorumdb.storage.mvcc import ReadRange, Write, WriteSet
 
 from .engine import Engine, Isolation, ReadConsistency
 from .engine.commands import TxnCommand
+from .locks import LockManager, LockMode, WouldBlock, table_lock_key
 
-__all__ = ["Transaction", "TxnState", "RowLocks", "WouldBlock"]
+__all__ = ["Transaction", "TxnState", "WouldBlock", "Snapshots", "LockMode"]
 
-_ABSENT = object()  # undo entry: the key was not in the buffer before this statement
+_ABSENT = object()  # undo entry: the key was not in the buffer before this frame
+_CHECK_EVERY = 512  # rows between two `interrupt` checks in a scan
+_ENTRY_OVERHEAD = 48  # bytes per buffered write beyond its key and value (tuple, dict slot)
 
-
-class WouldBlock(Exception):
-    """Raised by `Transaction.lock` when another transaction holds the row lock.
-
-    `released` completes when the holder ends; the session awaits it and
-    re-runs the statement. Not a QuorumError: it never reaches a client.
-    """
-
-    def __init__(self, key: bytes, released: Awaitable[None]) -> None:
-        super().__init__(key)
-        self.key = key
-        self.released = released
-
-
-class RowLocks(Protocol):
-    """The leader's in-memory row lock table (see the module docstring)."""
-
-    def acquire(self, owner: int, key: bytes) -> None:
-        """Take (or re-take) the lock on `key` for `owner`, or raise WouldBlock."""
-        ...
-
-    def release_all(self, owner: int) -> None: ...
+DEFAULT_MAX_WRITE_BYTES = 64 << 20
+DEFAULT_MAX_MEMORY_BYTES = 256 << 20
 
 
 class TxnState(enum.Enum):
@@ -80,7 +73,35 @@ class TxnState(enum.Enum):
     ROLLED_BACK = "rolled back"
 
 
-_Entry = tuple[bytes | None, int]  # (value or None for a delete, expect_ts)
+class Snapshots:
+    """The read timestamps in use on this node, so GC keeps what they can see."""
+
+    def __init__(self) -> None:
+        self._by_txn: dict[int, int] = {}
+
+    def hold(self, txn_id: int, read_ts: int) -> None:
+        self._by_txn[txn_id] = read_ts
+
+    def drop(self, txn_id: int) -> None:
+        self._by_txn.pop(txn_id, None)
+
+    def oldest(self, default: int) -> int:
+        """The oldest snapshot in use, or `default` when there is none."""
+        return min(self._by_txn.values(), default=default)
+
+    def __len__(self) -> int:
+        return len(self._by_txn)
+
+
+_Entry = tuple[bytes | None, int | None]  # (value or None for a delete, expect_ts or None: blind)
+
+
+class _Frame:
+    __slots__ = ("name", "undo")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.undo: dict[bytes, object] = {}
 
 
 class Transaction:
@@ -92,11 +113,21 @@ class Transaction:
         "read_only",
         "read_ts",
         "state",
+        "consistency",
+        "interrupt",
+        "max_write_bytes",
+        "max_memory_bytes",
         "_writes",
         "_undo",
+        "_frames",
         "_reads",
+        "_read_bytes",
+        "_write_bytes",
         "_locks",
-        "consistency",
+        "_locked_ts",
+        "_snapshots",
+        "_pinned",
+        "_rows_seen",
     )
 
     def __init__(
@@ -106,7 +137,10 @@ class Transaction:
         *,
         isolation: Isolation = Isolation.READ_COMMITTED,
         read_only: bool = False,
-        locks: RowLocks | None = None,
+        locks: LockManager | None = None,
+        snapshots: Snapshots | None = None,
+        max_write_bytes: int = DEFAULT_MAX_WRITE_BYTES,
+        max_memory_bytes: int = DEFAULT_MAX_MEMORY_BYTES,
     ) -> None:
         self.engine = engine
         self.mvcc = engine.mvcc
@@ -115,11 +149,22 @@ class Transaction:
         self.read_only = read_only
         self.read_ts = -1  # no snapshot yet
         self.state = TxnState.ACTIVE
+        self.consistency = ReadConsistency.LINEARIZABLE
+        # Called every few hundred rows of a scan; raises to cancel (statement_timeout).
+        self.interrupt: Callable[[], None] | None = None
+        self.max_write_bytes = max_write_bytes
+        self.max_memory_bytes = max_memory_bytes
         self._writes: SortedDict | None = None  # key -> _Entry, created on the first write
         self._undo: dict[bytes, object] = {}  # current statement: key -> previous _Entry or _ABSENT
+        self._frames: list[_Frame] = []  # named savepoints, oldest first
         self._reads: list[ReadRange] | None = [] if isolation is Isolation.SERIALIZABLE else None
+        self._read_bytes = 0
+        self._write_bytes = 0
         self._locks = locks
-        self.consistency = ReadConsistency.LINEARIZABLE
+        self._locked_ts: dict[bytes, int] = {}  # key -> newest version when we locked it
+        self._snapshots = snapshots
+        self._pinned = False  # keep the snapshot registered until the end (pin_snapshot)
+        self._rows_seen = 0
 
     def set_isolation(self, isolation: Isolation) -> None:
         """Change the level before the first statement (SET TRANSACTION)."""
@@ -129,31 +174,99 @@ class Transaction:
     # ---- statements ----------------------------------------------------------
 
     def begin_statement(self) -> None:
-        """Start a statement: take its snapshot and open its savepoint."""
+        """Start a statement: take its snapshot and open its undo frame."""
         if self.state is not TxnState.ACTIVE:
             raise InternalError(f"statement in a transaction that is {self.state.value}")
         if self.read_ts < 0 or self.isolation is Isolation.READ_COMMITTED:
             self.read_ts = self.engine.read_ts(self.consistency)
+            if self._snapshots is not None:
+                self._snapshots.hold(self.txn_id, self.read_ts)
+        elif self.read_ts < self.mvcc.gc_watermark:
+            # Only a replica's stale reads can get here: the leader never collects
+            # below a snapshot it knows.
+            raise QuorumError("snapshot too old", sqlstate="72000")
         if self._undo:
             self._undo = {}
 
     def release_statement(self) -> None:
         """The statement succeeded: its writes become part of the transaction."""
         if self._undo:
+            if self._frames:
+                _merge_undo(self._frames[-1].undo, self._undo)
             self._undo = {}
+        if (
+            self.isolation is Isolation.READ_COMMITTED
+            and self._snapshots is not None
+            and not self._pinned
+        ):
+            self._snapshots.drop(self.txn_id)
+
+    def pin_snapshot(self) -> None:
+        """Hold GC back at the current snapshot until the transaction ends (a DDL
+        that wrote fresh storage GC must not reclaim before it commits)."""
+        self._pinned = True
 
     def rollback_statement(self) -> None:
         """The statement failed (or must restart): undo exactly its writes."""
-        writes = self._writes
-        if writes is not None:
-            for key, previous in self._undo.items():
-                if previous is _ABSENT:
-                    del writes[key]
-                else:
-                    writes[key] = previous
+        self._apply_undo(self._undo)
         self._undo = {}
 
+    # ---- savepoints ------------------------------------------------------------
+
+    def savepoint(self, name: str) -> None:
+        self._frames.append(_Frame(name))
+
+    def _frame_index(self, name: str) -> int:
+        for i in range(len(self._frames) - 1, -1, -1):
+            if self._frames[i].name == name:
+                return i
+        raise QuorumError(f'savepoint "{name}" does not exist', sqlstate="3B001")
+
+    def rollback_to(self, name: str) -> None:
+        """ROLLBACK TO SAVEPOINT: undo everything since; the savepoint stays."""
+        i = self._frame_index(name)
+        self.rollback_statement()
+        for frame in reversed(self._frames[i:]):
+            self._apply_undo(frame.undo)
+        del self._frames[i + 1 :]
+        self._frames[i].undo = {}
+
+    def release(self, name: str) -> None:
+        """RELEASE SAVEPOINT: keep the changes; the savepoint and those after it go."""
+        i = self._frame_index(name)
+        if i > 0:
+            below = self._frames[i - 1].undo
+            for frame in self._frames[i:]:
+                _merge_undo(below, frame.undo)
+        del self._frames[i:]
+
+    @property
+    def has_savepoints(self) -> bool:
+        return bool(self._frames)
+
+    def _apply_undo(self, undo: dict[bytes, object]) -> None:
+        writes = self._writes
+        if writes is None or not undo:
+            return
+        for key, previous in undo.items():
+            current = writes.get(key)
+            if current is not None:
+                self._write_bytes -= _entry_bytes(key, current)
+            if previous is _ABSENT:
+                writes.pop(key, None)
+            else:
+                writes[key] = previous
+                self._write_bytes += _entry_bytes(key, previous)  # type: ignore[arg-type]
+
     # ---- reads -------------------------------------------------------------------
+
+    def _record_read(self, start: bytes, end: bytes | None) -> None:
+        reads = self._reads
+        if reads is not None:
+            reads.append(ReadRange(start, end, self.read_ts))
+            self._read_bytes += len(start) + (len(end) if end else 0) + _ENTRY_OVERHEAD
+            if self._read_bytes + self._write_bytes > self.max_memory_bytes:
+                raise _memory_limit(self.max_memory_bytes)
 
     def get(self, key: bytes) -> bytes | None:
         """The value of `key` as the current statement sees it (None: absent)."""
@@ -165,8 +278,10 @@ class Transaction:
                 if previous is not _ABSENT:
                     return previous[0]  # type: ignore[index, no-any-return]
         if self._reads is not None:
-            self._reads.append(ReadRange(key, key + b"\x00", self.read_ts))
-        return self.mvcc.get(key, self.read_ts)
+            self._record_read(key, key + b"\x00")
+        value = self.mvcc.get(key, self.read_ts)
+        self._check_snapshot()
+        return value
 
     def get_latest(self, key: bytes) -> bytes | None:
         """Like `get`, but including the current statement's own writes."""
@@ -176,29 +291,88 @@ class Transaction:
             if entry is not None:
                 return entry[0]  # type: ignore[no-any-return]
         if self._reads is not None:
-            self._reads.append(ReadRange(key, key + b"\x00", self.read_ts))
-        return self.mvcc.get(key, self.read_ts)
+            self._record_read(key, key + b"\x00")
+        value = self.mvcc.get(key, self.read_ts)
+        self._check_snapshot()
+        return value
+
+    def get_current(self, key: bytes) -> bytes | None:
+        """Own writes (this statement's included), else the newest committed version."""
+        writes = self._writes
+        if writes:
+            entry = writes.get(key)
+            if entry is not None:
+                return entry[0]  # type: ignore[no-any-return]
+        if self._reads is not None:
+            self._record_read(key, key + b"\x00")
+        return self.mvcc.get(key, self.mvcc.applied_index)
 
     def scan(
         self, start: bytes, end: bytes | None, *, reverse: bool = False
     ) -> Iterator[tuple[bytes, bytes]]:
         """Live pairs in [start, end) in key order, as the current statement sees them."""
         if self._reads is not None:
-            self._reads.append(ReadRange(start, end, self.read_ts))
+            self._record_read(start, end)
         stored = self.mvcc.scan(start, end, self.read_ts, reverse=reverse)
+        if self.consistency is ReadConsistency.STALE or not self.engine.is_writable():
+            stored = self._guarded(stored)
+        if self.interrupt is not None:
+            stored = self._interruptible(stored)
         writes = self._writes
         if not writes:
             return stored
-        buffered = self._buffered(writes, start, end, reverse)
+        buffered = self._buffered(writes, start, end, reverse, self._undo)
         if not buffered:
             return stored
         return _merge(stored, buffered, reverse)
 
+    def scan_current(self, start: bytes, end: bytes | None) -> Iterator[tuple[bytes, bytes]]:
+        """Live pairs in [start, end): own writes (all of them) over the newest committed state."""
+        if self._reads is not None:
+            self._record_read(start, end)
+        stored = self.mvcc.scan(start, end, self.mvcc.applied_index)
+        writes = self._writes
+        if not writes:
+            return stored
+        buffered = self._buffered(writes, start, end, False, None)
+        return _merge(stored, buffered, False) if buffered else stored
+
+    def _check_snapshot(self) -> None:
+        """Fail if garbage collection may have removed versions this statement can see.
+
+        The leader never collects below a snapshot it knows, but a replica applies
+        the leader's GC steps while its own (stale-read) statements run: one
+        overtaken by a watermark above its snapshot must not answer from what is
+        left (found by the chaos suite: a table with its rows gone)."""
+        if self.mvcc.gc_watermark > self.read_ts:
+            raise QuorumError("snapshot too old", sqlstate="72000")
+
+    def _guarded(self, pairs: Iterator[tuple[bytes, bytes]]) -> Iterator[tuple[bytes, bytes]]:
+        """`pairs`, checked against garbage collection after each one and at the end."""
+        for pair in pairs:
+            self._check_snapshot()
+            yield pair
+        self._check_snapshot()
+
+    def _interruptible(self, pairs: Iterator[tuple[bytes, bytes]]) -> Iterator[tuple[bytes, bytes]]:
+        check = self.interrupt
+        for pair in pairs:
+            self._rows_seen += 1
+            if self._rows_seen >= _CHECK_EVERY:
+                self._rows_seen = 0
+                if check is not None:
+                    check()
+            yield pair
+
+    @staticmethod
     def _buffered(
-        self, writes: SortedDict, start: bytes, end: bytes | None, reverse: bool
+        writes: SortedDict,
+        start: bytes,
+        end: bytes | None,
+        reverse: bool,
+        undo: dict[bytes, object] | None,
     ) -> list[tuple[bytes, bytes | None]]:
         # A list, not a live view: the statement may write into this range while scanning.
-        undo = self._undo
         out: list[tuple[bytes, bytes | None]] = []
         for key in writes.irange(start, end, inclusive=(True, False), reverse=reverse):
             entry = writes[key]
@@ -209,31 +383,103 @@ class Transaction:
             out.append((key, entry[0]))
         return out
 
+    # ---- locks -------------------------------------------------------------------
+
+    def lock(self, key: bytes, mode: LockMode = LockMode.EXCLUSIVE) -> None:
+        """Lock the row `key` as read by the current statement, before writing it.
+
+        Raises WouldBlock (wait, or restart on a fresh snapshot) or 40001; see
+        the module docstring.
+        """
+        if self._locks is not None:
+            self._locks.acquire(self.txn_id, key, mode)
+        if key in self._locked_ts or self.has_written(key):
+            return
+        latest = self.mvcc.latest_ts(key)
+        if latest > self.read_ts:
+            if self.isolation is Isolation.READ_COMMITTED:
+                raise WouldBlock(key, None)
+            raise SerializationFailure("could not serialize access due to concurrent update")
+        self._locked_ts[key] = latest
+
+    def lock_current(self, key: bytes, mode: LockMode = LockMode.EXCLUSIVE) -> None:
+        """Lock `key` whatever its version (INSERT, foreign-key parents): the caller
+        then checks the newest committed state with `get_current`."""
+        if self._locks is not None:
+            self._locks.acquire(self.txn_id, key, mode)
+        if key not in self._locked_ts:
+            self._locked_ts[key] = self.mvcc.latest_ts(key)
+
+    def try_lock(self, key: bytes, mode: LockMode = LockMode.EXCLUSIVE) -> bool:
+        """Lock without waiting (NOWAIT, SKIP LOCKED); False if another holds it."""
+        if self._locks is not None and not self._locks.try_acquire(self.txn_id, key, mode):
+            return False
+        self.lock(key, mode)
+        return True
+
+    def lock_table(self, table_id: int, def_key: bytes, mode: LockMode = LockMode.SHARE) -> None:
+        """Lock a table (SHARE: writing rows, EXCLUSIVE: DDL) and make sure its
+        definition is the one the statement planned with (`def_key` unchanged
+        since the snapshot, or changed only by this transaction)."""
+        key = table_lock_key(table_id)
+        if self._locks is not None:
+            if self._locks.holds(self.txn_id, key, mode):
+                return
+            self._locks.acquire(self.txn_id, key, mode)
+        if not self.has_written(def_key) and self.mvcc.latest_ts(def_key) > self.read_ts:
+            if self.isolation is Isolation.READ_COMMITTED:
+                raise WouldBlock(key, None)
+            raise SerializationFailure("could not serialize access due to concurrent update")
+
     # ---- writes --------------------------------------------------------------------
 
-    def lock(self, key: bytes) -> None:
-        """Lock the row `key` before writing it (may raise WouldBlock)."""
-        if self._locks is not None:
-            self._locks.acquire(self.txn_id, key)
-
-    def put(self, key: bytes, value: bytes) -> None:
-        self._write(key, value)
+    def put(self, key: bytes, value: bytes, *, blind: bool = False) -> None:
+        self._write(key, value, blind)
 
     def delete(self, key: bytes) -> None:
-        self._write(key, None)
+        self._write(key, None, False)
 
-    def _write(self, key: bytes, value: bytes | None) -> None:
+    def write_current(self, key: bytes, value: bytes | None) -> None:
+        """Write (None: delete) a key that a lock this transaction holds protects, such as
+        a locked row's index entries: it expects the newest version, not the snapshot's."""
+        if key not in self._locked_ts and not self.has_written(key):
+            self._locked_ts[key] = self.mvcc.latest_ts(key)
+        self._write(key, value, False)
+
+    def _write(self, key: bytes, value: bytes | None, blind: bool) -> None:
         writes = self._writes
         if writes is None:
             writes = self._writes = SortedDict()
         entry = writes.get(key)
         if key not in self._undo:
             self._undo[key] = _ABSENT if entry is None else entry
-        writes[key] = (value, self.read_ts if entry is None else entry[1])
+        if entry is not None:
+            expect = entry[1]
+            self._write_bytes -= _entry_bytes(key, entry)
+        elif blind:
+            expect = None
+        else:
+            expect = self._locked_ts.get(key, self.read_ts)
+        new = (value, expect)
+        writes[key] = new
+        self._write_bytes += _entry_bytes(key, new)
+        if self._write_bytes > self.max_write_bytes:
+            raise ProgramLimitExceeded(
+                f"transaction write set exceeds quorumdb.max_transaction_bytes "
+                f"({self.max_write_bytes} bytes)",
+                hint="Split the work into smaller transactions, or raise "
+                "quorumdb.max_transaction_bytes.",
+            )
+        if self._write_bytes + self._read_bytes > self.max_memory_bytes:
+            raise _memory_limit(self.max_memory_bytes)
 
     @property
     def has_writes(self) -> bool:
         return bool(self._writes)
+
+    @property
+    def write_bytes(self) -> int:
+        return self._write_bytes
 
     def has_written(self, key: bytes) -> bool:
         return self._writes is not None and key in self._writes
@@ -276,9 +522,33 @@ class Transaction:
     def _finish(self) -> None:
         self._writes = None
         self._undo = {}
+        self._frames = []
         self._reads = None
+        self._locked_ts = {}
+        self._write_bytes = self._read_bytes = 0
+        if self._snapshots is not None:
+            self._snapshots.drop(self.txn_id)
         if self._locks is not None:
             self._locks.release_all(self.txn_id)
+
+
+def _entry_bytes(key: bytes, entry: _Entry) -> int:
+    value = entry[0]
+    return len(key) + (len(value) if value is not None else 0) + _ENTRY_OVERHEAD
+
+
+def _merge_undo(below: dict[bytes, object], above: dict[bytes, object]) -> None:
+    """Fold frame `above` into `below`: `below` keeps the older previous entry."""
+    for key, previous in above.items():
+        if key not in below:
+            below[key] = previous
+
+
+def _memory_limit(limit: int) -> ProgramLimitExceeded:
+    return ProgramLimitExceeded(
+        f"transaction buffers exceed quorumdb.max_session_bytes ({limit} bytes)",
+        hint="Split the work into smaller transactions, or raise quorumdb.max_session_bytes.",
+    )
 
 
 def _merge(

@@ -22,15 +22,20 @@ __all__ = ["KVRead", "KVEngine", "KVSnapshot", "Batch"]
 
 @dataclass(slots=True)
 class Batch:
-    """Writes to apply atomically: a value of None deletes the key."""
+    """Writes to apply atomically: a value of None deletes the key; `ranges` are
+    [start, end) ranges deleted whole, before the point writes."""
 
     ops: list[tuple[bytes, bytes | None]] = field(default_factory=list)
+    ranges: list[tuple[bytes, bytes]] = field(default_factory=list)
 
     def put(self, key: bytes, value: bytes) -> None:
         self.ops.append((key, value))
 
     def delete(self, key: bytes) -> None:
         self.ops.append((key, None))
+
+    def delete_range(self, start: bytes, end: bytes) -> None:
+        self.ranges.append((start, end))
 
     def __len__(self) -> int:
         return len(self.ops)

@@ -138,6 +138,13 @@ def encode_one(value: object) -> bytes:
         return b"\x20" + _encode_decimal(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return b"\x38" + _escape(bytes(value))
+    # SQL values of other types (intervals, jsonb) say which scalar orders them;
+    # arrays (tuples) encode element by element, nested as one bytes element.
+    keycode = getattr(value, "__keycode__", None)
+    if keycode is not None:
+        return encode_one(keycode())
+    if isinstance(value, tuple):
+        return b"\x38" + _escape(encode(value))
     raise InternalError(f"keycode cannot encode {type(value).__name__}")
 
 

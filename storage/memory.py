@@ -51,6 +51,9 @@ class MemoryEngine(_SortedView):
 
     def write(self, batch: Batch, *, sync: bool = False) -> None:
         with self._lock:
+            for start, end in batch.ranges:
+                for key in list(self._data.irange(start, end, inclusive=(True, False))):
+                    del self._data[key]
             for key, value in batch.ops:
                 if value is None:
                     self._data.pop(key, None)

@@ -26,7 +26,12 @@ Invariants:
   write set, so every replica reaches the same verdict.
 * Entries with an index ``<= applied_index`` were applied already; `apply`
   skips them, which makes replaying a journal after a restart harmless.
-* `gc` only removes versions that no reader at ``ts >= watermark`` can see.
+* `gc` only removes versions that no reader at ``ts >= watermark`` can see,
+  and only whole user-key ranges it is told to reclaim (dropped tables).
+  It is incremental: one call examines a bounded number of versions from a
+  cursor and records where the next one resumes (`gc_cursor`), so a GC
+  entry never holds the apply thread for long. Readers below the recorded
+  watermark could miss versions: `gc_watermark` lets them fail instead.
 """
 
 from __future__ import annotations
@@ -40,13 +45,23 @@ from dataclasses import dataclass
 from .engine import Batch, KVEngine
 from .errors import SerializationFailure
 
-__all__ = ["MVCC", "Write", "ReadRange", "WriteSet", "ApplyOutcome", "TS_MAX"]
+__all__ = [
+    "MVCC",
+    "Write",
+    "ReadRange",
+    "WriteSet",
+    "ApplyOutcome",
+    "ReclaimRange",
+    "GcOutcome",
+    "TS_MAX",
+]
 
 TS_MAX = (1 << 64) - 1
 _META = b"\x00"
 _VERSION = b"\x01"
 _APPLIED_INDEX = _META + b"applied_index"
 _GC_WATERMARK = _META + b"gc_watermark"
+_GC_CURSOR = _META + b"gc_cursor"
 _PUT = b"\x01"
 _TOMBSTONE = b"\x00"
 _pack_ts = struct.Struct(">Q").pack
@@ -104,6 +119,22 @@ class WriteSet:
 
 
 @dataclass(frozen=True, slots=True)
+class ReclaimRange:
+    """User keys in [start, end) to delete entirely; `marker` goes with the last of them."""
+
+    start: bytes
+    end: bytes | None
+    marker: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class GcOutcome:
+    removed: int  # versions deleted
+    next_start: bytes  # where the next step resumes (b"": from the beginning)
+    reclaimed: tuple[bytes, ...] = ()  # markers of the ranges now fully deleted
+
+
+@dataclass(frozen=True, slots=True)
 class ApplyOutcome:
     applied: bool  # False: skipped, index already applied
     index: int
@@ -117,6 +148,7 @@ class MVCC:
         raw = engine.get(_APPLIED_INDEX)
         self._applied_index = _unpack_ts(raw)[0] if raw else 0
         self._apply_lock = threading.Lock()
+        self._gc_watermark = self._read_gc_watermark()
 
     # ---- reads -------------------------------------------------------------
 
@@ -198,16 +230,13 @@ class MVCC:
         """Raise SerializationFailure if `write_set` no longer applies cleanly."""
         for write in write_set.writes:
             if write.expect_ts is not None and self.latest_ts(write.key) > write.expect_ts:
-                raise SerializationFailure(
-                    "could not serialize access due to concurrent update",
-                    detail=f"key {write.key.hex()} changed after version {write.expect_ts}",
-                )
+                raise SerializationFailure("could not serialize access due to concurrent update")
         for read in write_set.reads:
-            changed = self.changed_since(read.start, read.end, read.read_ts)
-            if changed is not None:
+            if self.changed_since(read.start, read.end, read.read_ts) is not None:
                 raise SerializationFailure(
                     "could not serialize access due to read/write dependencies among transactions",
-                    detail=f"key {changed.hex()} changed after {read.read_ts}",
+                    detail="Reason code: Canceled on identification as a pivot, during commit "
+                    "attempt.",
                     hint="The transaction might succeed if retried.",
                 )
 
@@ -249,32 +278,66 @@ class MVCC:
 
     # ---- garbage collection ------------------------------------------------
 
-    @property
-    def gc_watermark(self) -> int:
+    def _read_gc_watermark(self) -> int:
         raw = self.engine.get(_GC_WATERMARK)
         return _unpack_ts(raw)[0] if raw else 0
 
-    def gc(self, watermark: int, index: int, *, max_keys: int | None = None) -> int:
-        """Drop versions invisible to every reader at ts >= `watermark`; returns versions removed.
+    @property
+    def gc_watermark(self) -> int:
+        """No reader below this timestamp may rely on what it sees (versions may be gone)."""
+        return self._gc_watermark
+
+    @property
+    def gc_cursor(self) -> bytes:
+        """Where the next incremental `gc` step resumes (b"": the beginning)."""
+        return self.engine.get(_GC_CURSOR) or b""
+
+    def gc(
+        self,
+        watermark: int,
+        index: int,
+        *,
+        start: bytes = b"",
+        max_versions: int = 0,
+        reclaim: tuple[ReclaimRange, ...] = (),
+    ) -> GcOutcome:
+        """One GC step at log `index`: drop versions invisible to every reader at
+        ts >= `watermark`, and delete the `reclaim` ranges.
 
         For each key, the newest version <= watermark is kept (unless it is a
-        deletion, which is dropped too) and every older one removed. Runs as a
-        replicated command at log `index`, so every replica removes the same
-        versions.
+        deletion, which is dropped too) and every older one removed. At most
+        about `max_versions` versions (0: no bound) are examined from `start`
+        on; a key is never split between steps. Reclaim ranges go whole, as
+        range deletions (cheap whatever their size).
+        The outcome depends only on the store and the arguments, so every
+        replica removes the same versions.
         """
         with self._apply_lock:
             if index <= self._applied_index:
-                return 0
+                return GcOutcome(0, self.gc_cursor)
+            budget = max_versions if max_versions > 0 else 1 << 62
             batch = Batch()
+            examined = removed = 0
+            reclaimed: list[bytes] = []
+            for r in reclaim:
+                # A whole range goes in O(1): one range deletion, not key by key.
+                hi = _bound(r.end) if r.end is not None else b"\x02"
+                batch.delete_range(_bound(r.start), hi)
+                marker = _bound(r.marker)
+                batch.delete_range(marker, marker[:-1] + b"\x01")
+                reclaimed.append(r.marker)
+            cursor = b""
             body_seen = None
             kept_visible = False
-            removed = 0
-            for raw_key, raw_value in self.engine.scan(_VERSION, b"\x02"):
+            for raw_key, raw_value in self.engine.scan(start or _VERSION, b"\x02"):
                 body = raw_key[1:-10]
                 if body != body_seen:
+                    if examined >= budget:
+                        cursor = raw_key[:-8]  # the next key's first version
+                        break
                     body_seen, kept_visible = body, False
-                ts = _ts_of(raw_key)
-                if ts > watermark:
+                examined += 1
+                if _ts_of(raw_key) > watermark:
                     continue
                 if not kept_visible:
                     kept_visible = True
@@ -282,11 +345,19 @@ class MVCC:
                         continue
                 batch.delete(raw_key)
                 removed += 1
+            watermark = max(watermark, self._gc_watermark)
             batch.put(_GC_WATERMARK, _pack_ts(watermark))
+            batch.put(_GC_CURSOR, cursor)
             batch.put(_APPLIED_INDEX, _pack_ts(index))
             self.engine.write(batch)
             self._applied_index = index
-            return removed
+            self._gc_watermark = watermark
+            return GcOutcome(removed, cursor, tuple(reclaimed))
+
+    def count_versions(self, start: bytes = b"", end: bytes | None = None) -> int:
+        """How many versions (live, shadowed or deleted) are stored for keys in [start, end)."""
+        hi = _bound(end) if end is not None else b"\x02"
+        return sum(1 for _ in self.engine.scan(_bound(start), hi))
 
     # ---- whole-store helpers ---------------------------------------------
 
@@ -303,3 +374,4 @@ class MVCC:
         """Re-read metadata after the engine's contents were replaced (snapshot install)."""
         raw = self.engine.get(_APPLIED_INDEX)
         self._applied_index = _unpack_ts(raw)[0] if raw else 0
+        self._gc_watermark = self._read_gc_watermark()

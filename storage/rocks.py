@@ -13,12 +13,12 @@ import os
 import threading
 from collections.abc import Iterator
 
+import rocksdict
 from rocksdict import (
     BlockBasedOptions,
     Cache,
     Checkpoint,
     DBCompressionType,
-    FlushOptions,
     Options,
     Rdict,
     ReadOptions,
@@ -27,6 +27,8 @@ from rocksdict import (
 )
 
 from .engine import Batch
+
+FlushOptions = rocksdict.FlushOptions  # type: ignore[attr-defined]  # missing from the stubs
 
 __all__ = ["RocksEngine"]
 
@@ -138,6 +140,8 @@ class RocksEngine:
 
     def write(self, batch: Batch, *, sync: bool = False) -> None:
         wb = WriteBatch(raw_mode=True)
+        for start, end in batch.ranges:
+            wb.delete_range(start, end)
         for key, value in batch.ops:
             if value is None:
                 wb.delete(key)

@@ -8,7 +8,8 @@ MVCC replica; an `Engine` only decides two things:
   leader whose lease has lapsed);
 * `commit(command)`: make a command durable and applied, returning its
   commit timestamp, or raise (40001 when validation failed on apply, 08007
-  when the outcome is unknown).
+  when the outcome is unknown); `commit_now` does the same, blocking, for
+  synchronous callers (sql/sequences.py).
 
 Two implementations: `LocalEngine` (one process, straight onto MVCC) and
 `RaftEngine` (`sql/engine/raft.py`, the only SQL module that talks to Raft).
@@ -62,6 +63,11 @@ class Engine(Protocol):
         ...
 
     async def commit(self, command: Command) -> CommandResult: ...
+
+    def commit_now(self, command: Command) -> CommandResult:
+        """`commit`, blocking the calling thread until it is applied: for the rare
+        non-transactional writes made from synchronous code (sequence blocks)."""
+        ...
 
     def describe(self) -> dict[str, str]:
         """This node's place in the cluster, for `SHOW quorumdb.<name>`: role, leader,

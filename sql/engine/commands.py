@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from quorumdb.proto import commands_pb2 as pb
 from quorumdb.storage.errors import QuorumError, SerializationFailure
-from quorumdb.storage.mvcc import MVCC, ReadRange, Write, WriteSet
+from quorumdb.storage.mvcc import MVCC, ReadRange, ReclaimRange, Write, WriteSet
 
 __all__ = [
     "TxnCommand",
@@ -41,7 +41,13 @@ class TxnCommand:
 
 @dataclass(frozen=True, slots=True)
 class GCCommand:
+    """One incremental GC step (storage/mvcc.py `MVCC.gc`): versions below `watermark`,
+    about `max_versions` of them from `start`, plus whole ranges to reclaim."""
+
     watermark: int
+    start: bytes = b""
+    max_versions: int = 0
+    reclaim: tuple[ReclaimRange, ...] = ()
 
 
 Command = TxnCommand | GCCommand
@@ -79,7 +85,12 @@ def _to_pb(command: Command) -> pb.Command:
                 start=r.start, end=r.end or b"", unbounded=r.end is None, read_ts=r.read_ts
             )
     elif isinstance(command, GCCommand):
-        msg.gc.watermark = command.watermark
+        gc = msg.gc
+        gc.watermark = command.watermark
+        gc.start = command.start
+        gc.max_versions = command.max_versions
+        for r in command.reclaim:
+            gc.reclaim.add(start=r.start, end=r.end or b"", marker=r.marker)
     else:  # pragma: no cover - exhaustive
         raise TypeError(f"not a command: {command!r}")
     return msg
@@ -101,7 +112,9 @@ def _from_pb(msg: pb.Command) -> Command:
         )
         return TxnCommand(WriteSet(writes, reads))
     if kind == "gc":
-        return GCCommand(msg.gc.watermark)
+        gc = msg.gc
+        reclaim = tuple(ReclaimRange(r.start, r.end or None, r.marker) for r in gc.reclaim)
+        return GCCommand(gc.watermark, gc.start, gc.max_versions, reclaim)
     raise ValueError(f"unknown command kind {kind!r}")
 
 
@@ -136,6 +149,12 @@ def apply_command(mvcc: MVCC, command: Command, index: int, *, sync: bool = Fals
             return CommandResult(index, exc)
         return CommandResult(index)
     if isinstance(command, GCCommand):
-        mvcc.gc(command.watermark, index)
+        mvcc.gc(
+            command.watermark,
+            index,
+            start=command.start,
+            max_versions=command.max_versions,
+            reclaim=command.reclaim,
+        )
         return CommandResult(index)
     raise TypeError(f"not a command: {command!r}")  # pragma: no cover

@@ -30,6 +30,9 @@ class LocalEngine:
         return True
 
     async def commit(self, command: Command) -> CommandResult:
+        return self.commit_now(command)
+
+    def commit_now(self, command: Command) -> CommandResult:
         with self._lock:
             return apply_command(self.mvcc, command, self.mvcc.applied_index + 1, sync=self._sync)
 

@@ -57,6 +57,12 @@ class ReplicaStateMachine:
         self.store.install(dir)
 
 
+def _result(result: object) -> CommandResult:
+    if not isinstance(result, CommandResult):  # pragma: no cover - apply always returns one
+        raise TypeError(f"unexpected apply result {result!r}")
+    return result
+
+
 class RaftEngine:
     def __init__(self, store: Store, raft: RaftNode) -> None:
         self._store = store
@@ -86,16 +92,20 @@ class RaftEngine:
     def is_writable(self) -> bool:
         return self.raft.is_leader()
 
-    async def commit(self, command: Command) -> CommandResult:
+    def _check_leader(self) -> None:
         if not self.raft.is_leader():
             raise ReadOnlyTransaction(
                 "cannot commit a write on a follower",
                 hint=f"The leader is {self.raft.leader_address() or 'not known yet'}.",
             )
-        result = await self.raft.propose_async(encode(command))
-        if not isinstance(result, CommandResult):  # pragma: no cover - apply always returns one
-            raise TypeError(f"unexpected apply result {result!r}")
-        return result
+
+    async def commit(self, command: Command) -> CommandResult:
+        self._check_leader()
+        return _result(await self.raft.propose_async(encode(command)))
+
+    def commit_now(self, command: Command) -> CommandResult:
+        self._check_leader()
+        return _result(self.raft.propose(encode(command)).result())
 
     def describe(self) -> dict[str, str]:
         raft = self.raft

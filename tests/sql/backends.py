@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import msgpack
 from sqlscript import Backend, ErrorInfo, Outcome
 
@@ -32,9 +34,15 @@ class RecordingEngine:
         return self.inner.is_writable()
 
     async def commit(self, command: Command) -> CommandResult:
-        result = await self.inner.commit(command)
+        return self.commit_now(command)
+
+    def commit_now(self, command: Command) -> CommandResult:
+        result = self.inner.commit_now(command)
         self.commits.append((command, result))
         return result
+
+    def describe(self) -> dict[str, str]:
+        return self.inner.describe()
 
 
 def describe_value(key: bytes, value: bytes) -> str:
@@ -42,6 +50,8 @@ def describe_value(key: bytes, value: bytes) -> str:
     if kind == keys.TABLE_DATA:
         row = decode_row(value)
         return "(" + ", ".join(repr(v) for v in row) + ")"
+    if kind == keys.INDEX:  # the value is the row's key after the table prefix
+        return "row " + ", ".join(repr(v) for v in keycode.decode(value))
     decoded = msgpack.unpackb(value)
     if isinstance(decoded, dict):
         return "{" + ", ".join(f"{k}: {v!r}" for k, v in decoded.items()) + "}"
@@ -116,6 +126,10 @@ class QuorumBackend(Backend):
             )
         return outcomes
 
+    async def blocked(self, session: str) -> bool:
+        s = self.sessions.get(session)
+        return s is not None and s.waiting
+
     def take_writes(self) -> list[str]:
         lines = []
         for command, result in self.engine.commits[self._seen_commits :]:
@@ -148,20 +162,31 @@ class PostgresBackend(Backend):
         self._pq = pq
         self.dsn = dsn
         self.sessions: dict[str, object] = {}
+        self._notices: dict[str, list[tuple[str, str, str]]] = {}
+        self._admin = None  # a connection that watches the others' lock waits
+
+    # PostgreSQL checks for deadlocks after deadlock_timeout (set short below).
+    settle_seconds = 0.4
+
+    def _connect(self):  # type: ignore[no-untyped-def]
+        conn = self._pq.PGconn.connect(self.dsn.encode())
+        if conn.status != self._pq.ConnStatus.OK:
+            raise RuntimeError(conn.error_message.decode())
+        return conn
 
     def _conn(self, name: str):  # type: ignore[no-untyped-def]
         conn = self.sessions.get(name)
         if conn is None:
-            conn = self._pq.PGconn.connect(self.dsn.encode())
-            if conn.status != self._pq.ConnStatus.OK:
-                raise RuntimeError(conn.error_message.decode())
-            conn.notice_handler = self._on_notice
+            conn = self._connect()
+            self._notices[name] = []
+            conn.notice_handler = lambda res: self._on_notice(name, res)
+            conn.exec_(b"SET deadlock_timeout = '100ms'")
             self.sessions[name] = conn
         return conn
 
-    def _on_notice(self, res) -> None:  # type: ignore[no-untyped-def]
+    def _on_notice(self, name: str, res) -> None:  # type: ignore[no-untyped-def]
         f = self._pq.DiagnosticField
-        self._notices.append(
+        self._notices[name].append(
             (
                 (res.error_field(f.SEVERITY_NONLOCALIZED) or b"").decode(),
                 (res.error_field(f.SQLSTATE) or b"").decode(),
@@ -169,16 +194,37 @@ class PostgresBackend(Backend):
             )
         )
 
+    async def blocked(self, session: str) -> bool:
+        conn = self.sessions.get(session)
+        if conn is None:
+            return False
+        if self._admin is None:
+            self._admin = self._connect()
+        pid = conn.backend_pid  # type: ignore[attr-defined]
+        res = self._admin.exec_(
+            f"SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = {pid}".encode()
+        )
+        return res.ntuples == 1 and res.get_value(0, 0) == b"t"
+
+    async def _result(self, conn):  # type: ignore[no-untyped-def]
+        """The next result without blocking the event loop (other sessions run meanwhile)."""
+        while True:
+            conn.consume_input()
+            if not conn.is_busy():
+                return conn.get_result()
+            await asyncio.sleep(0.002)
+
     async def run(self, session: str, sql: str) -> list[Outcome]:
         pq = self._pq
         f = pq.DiagnosticField
         conn = self._conn(session)
-        self._notices: list[tuple[str, str, str]] = []
+        notices = self._notices[session]
+        notices.clear()
         conn.send_query(sql.encode())
         outcomes = []
-        while (res := conn.get_result()) is not None:
-            outcome = Outcome(notices=self._notices)
-            self._notices = []
+        while (res := await self._result(conn)) is not None:
+            outcome = Outcome(notices=list(notices))
+            notices.clear()
             if res.status == pq.ExecStatus.FATAL_ERROR:
 
                 def field(code):  # type: ignore[no-untyped-def]
@@ -209,8 +255,8 @@ class PostgresBackend(Backend):
                         for r in range(res.ntuples)
                     ]
             outcomes.append(outcome)
-        if self._notices and outcomes:
-            outcomes[-1].notices.extend(self._notices)
+        if notices and outcomes:
+            outcomes[-1].notices.extend(notices)
         return outcomes
 
     async def restart(self) -> None:
@@ -220,3 +266,6 @@ class PostgresBackend(Backend):
         for conn in self.sessions.values():
             conn.finish()  # type: ignore[attr-defined]
         self.sessions = {}
+        if self._admin is not None:
+            self._admin.finish()
+            self._admin = None

@@ -27,8 +27,10 @@ which runs up to the next blank line. A command is
 
 Indented lines after a command continue its SQL. ``restart`` (alone on a
 line) closes every session and reopens the store, to check persistence.
-A line ``# postgres: skip`` excludes the script from the comparison with a
-real PostgreSQL.
+A line ``# postgres: skip -- reason`` excludes the script from the
+comparison with a real PostgreSQL; ``# postgres: differs -- reason`` just
+before a block excludes that block's output (the commands still run, so
+later blocks compare as usual).
 
 Output: SELECT results as psql's aligned tables (NULL shown as ``NULL``),
 other statements as their command tag, notices as ``NOTICE: ...`` /
@@ -41,7 +43,9 @@ output; review the diff before committing.
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +65,7 @@ _COMMAND = re.compile(
     r"^(?:(?P<session>\w+):)?(?:\[(?P<tags>[\w,]+)\])?(?P<fail>!)?> ?(?P<sql>.*)$"
 )
 _NUMERIC_OIDS = {20, 21, 23, 26, 700, 701, 1700}
+_VARYING_IDS = re.compile(r"\b([Pp]rocess|transaction) \d+")
 
 
 @dataclass
@@ -76,6 +81,7 @@ class Command:
 class Block:
     commands: list[Command]
     expected: list[str]
+    pg_differs: str | None = None  # why this block's output differs from PostgreSQL's
 
 
 @dataclass
@@ -94,11 +100,14 @@ class Script:
         blocks: list[Block] = []
         pending: list[Command] = []
         skip = False
+        differs: str | None = None
         i = 0
         while i < len(lines):
             line = lines[i]
             if line.startswith("#") or not line.strip():
                 skip = skip or line.strip().lower().startswith("# postgres: skip")
+                if line.strip().lower().startswith("# postgres: differs"):
+                    differs = line.split("--", 1)[1].strip() if "--" in line else "differs"
                 segments.append(line)
                 i += 1
                 continue
@@ -112,8 +121,9 @@ class Script:
                     expected.append(lines[i])
                     i += 1
                 segments.append(len(blocks))
-                blocks.append(Block(pending, expected))
+                blocks.append(Block(pending, expected, differs))
                 pending = []
+                differs = None
                 continue
             start = i
             text = [line]
@@ -138,11 +148,17 @@ class Script:
             raise ValueError(f"{path}: commands at the end without '---'")
         return cls(path, segments, blocks, skip)
 
-    def render(self, outputs: list[list[str]]) -> str:
+    def render(self, outputs: list[list[str]], mask_differing: bool = False) -> str:
+        """The script with `outputs` under the commands; `mask_differing` replaces the
+        output of blocks marked ``# postgres: differs`` (for the comparison)."""
         out: list[str] = []
         for segment in self.segments:
             if isinstance(segment, int):
-                out.extend(outputs[segment])
+                reason = self.blocks[segment].pg_differs
+                if mask_differing and reason is not None:
+                    out.append(f"(output differs from PostgreSQL: {reason})")
+                else:
+                    out.extend(outputs[segment])
             else:
                 out.append(segment)
         return "\n".join(out) + "\n"
@@ -212,7 +228,8 @@ def render_outcome(outcome: Outcome) -> list[str]:
         where = f" (position {e.position})" if e.position else ""
         lines.append(f"ERROR {e.sqlstate}: {e.message}{where}")
         if e.detail:
-            lines.append(f"DETAIL: {e.detail}")
+            # Deadlock details name backend pids and transaction ids: they vary.
+            lines.append("DETAIL: " + _VARYING_IDS.sub(r"\1 N", e.detail))
         if e.hint:
             lines.append(f"HINT: {e.hint}")
     elif outcome.empty:
@@ -241,6 +258,14 @@ class Backend:
         """Lines describing the writes committed since the last call."""
         return []
 
+    async def blocked(self, session: str) -> bool:
+        """True while `session`'s current statement waits for a lock another holds."""
+        return False
+
+    # How long a blocked statement is watched before the script moves on: PostgreSQL
+    # finds a deadlock only after deadlock_timeout, so its backend waits a little.
+    settle_seconds = 0.0
+
     async def close(self) -> None:
         pass
 
@@ -251,6 +276,35 @@ class Mismatch:
     message: str
 
 
+@dataclass
+class _Running:
+    """A command whose statement is still running (blocked on a lock, as a rule)."""
+
+    command: Command
+    task: asyncio.Task[list[Outcome]]
+
+
+async def _settle(backend: Backend, running: list[_Running], deadline_seconds: float = 20) -> None:
+    """Wait until every running command has finished or waits on a lock."""
+    deadline = time.monotonic() + deadline_seconds
+    quiet_since: float | None = None
+    while True:
+        active = False
+        for r in running:
+            if not r.task.done() and not await backend.blocked(r.command.session):
+                active = True
+        if not active:
+            quiet_since = quiet_since or time.monotonic()
+            all_done = all(r.task.done() for r in running)
+            if all_done or time.monotonic() - quiet_since >= backend.settle_seconds:
+                return
+        else:
+            quiet_since = None
+        if time.monotonic() > deadline:
+            raise TimeoutError("a statement neither finished nor blocked on a lock")
+        await asyncio.sleep(0.005)
+
+
 async def run_script(
     script: Script, backend: Backend, *, tags: bool = True, notices_first: bool = False
 ) -> tuple[list[list[str]], list[Mismatch]]:
@@ -259,9 +313,37 @@ async def run_script(
     `notices_first` prints a command's notices before its results: libpq reports
     a notice before the result of the statement preceding the one that raised
     it, so comparisons with PostgreSQL cannot rely on where notices fall.
+
+    Sessions run concurrently: a command that blocks on a lock (c2 updating a
+    row c1 holds) stays running while the script goes on, and its output
+    appears after the command that let it finish (c1's COMMIT), as in
+    PostgreSQL's isolation tester.
     """
     outputs: list[list[str]] = []
     problems: list[Mismatch] = []
+    running: list[_Running] = []
+
+    def report(command: Command, outcomes: list[Outcome], lines: list[str]) -> None:
+        prefix = f"{command.session}: " if command.session else ""
+        failed = any(o.error is not None for o in outcomes)
+        if failed != command.expect_error:
+            what = "unexpected error" if failed else "expected an error, but the command succeeded"
+            problems.append(Mismatch(command.line, what))
+        if notices_first:
+            notices = [n for o in outcomes for n in o.notices]
+            lines.extend(prefix + line for line in render_notices(notices))
+            for o in outcomes:
+                o.notices = []
+        for outcome in outcomes:
+            lines.extend(prefix + line for line in render_outcome(outcome))
+        if tags and "writes" in command.tags:
+            lines.extend(prefix + line for line in backend.take_writes())
+
+    def finished(lines: list[str]) -> None:
+        for r in [r for r in running if r.task.done()]:
+            running.remove(r)
+            report(r.command, r.task.result(), lines)
+
     for block in script.blocks:
         lines: list[str] = []
         for command in block.commands:
@@ -273,24 +355,28 @@ async def run_script(
                 for outcome in await backend.run(command.session, "EXPLAIN " + command.sql):
                     if outcome.error is None and outcome.columns is not None:
                         lines.extend(prefix + row[0] for row in outcome.rows if row[0] is not None)
-            backend.take_writes()
-            outcomes = await backend.run(command.session, command.sql)
-            failed = any(o.error is not None for o in outcomes)
-            if failed != command.expect_error:
-                what = (
-                    "unexpected error" if failed else "expected an error, but the command succeeded"
-                )
-                problems.append(Mismatch(command.line, what))
-            if notices_first:
-                notices = [n for o in outcomes for n in o.notices]
-                lines.extend(prefix + line for line in render_notices(notices))
-                for o in outcomes:
-                    o.notices = []
-            for outcome in outcomes:
-                lines.extend(prefix + line for line in render_outcome(outcome))
-            if tags and "writes" in command.tags:
-                lines.extend(prefix + line for line in backend.take_writes())
+            for r in [r for r in running if r.command.session == command.session]:
+                # A session runs one statement at a time: wait for its previous one
+                # (a lock wait that ends by a timeout, for instance).
+                await asyncio.wait_for(asyncio.shield(r.task), 20)
+                finished(lines)
+            if not running:
+                backend.take_writes()
+            task = asyncio.ensure_future(backend.run(command.session, command.sql))
+            current = _Running(command, task)
+            await _settle(backend, [current, *running])
+            if task.done():
+                report(command, task.result(), lines)
+            else:
+                running.append(current)
+            finished(lines)
         outputs.append(lines)
+    if running:
+        await _settle(backend, running)
+        finished(outputs[-1] if outputs else [])
+        for r in running:
+            r.task.cancel()
+            problems.append(Mismatch(r.command.line, "still blocked at the end of the script"))
     return outputs, problems
 
 

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from quorumdb.storage import MVCC, MemoryEngine, ReadRange, RocksEngine, Write, WriteSet
 from quorumdb.storage.errors import SerializationFailure
+from quorumdb.storage.mvcc import ReclaimRange
 
 
 @pytest.fixture(params=["memory", "rocksdb"])
@@ -91,12 +92,42 @@ def test_gc_keeps_what_readers_at_the_watermark_see(mvcc):
         mvcc.apply(WriteSet((put(b"k", b"%d" % ts), put(b"d%d" % ts, b"x"))), ts)
     mvcc.apply(WriteSet((Write(b"d1", None, None),)), 6)
     before = {ts: list(mvcc.scan(b"", None, ts)) for ts in range(4, 7)}
-    removed = mvcc.gc(4, 7)
+    removed = mvcc.gc(4, 7).removed
     assert removed == 3  # k@1..3 are shadowed by k@4; d1's deletion at 6 is above the watermark
     for ts in range(4, 7):
         assert list(mvcc.scan(b"", None, ts)) == before[ts]
     mvcc.gc(6, 8)
     assert mvcc.get(b"d1", 6) is None and mvcc.latest_ts(b"d1") == 0
+    assert mvcc.gc_watermark == 6
+
+
+def test_gc_in_bounded_steps_covers_every_key_once_per_sweep(mvcc):
+    keys = [b"k%02d" % i for i in range(20)]
+    for ts in range(1, 4):
+        mvcc.apply(WriteSet(tuple(put(k, b"%d" % ts) for k in keys)), ts)
+    before = list(mvcc.scan(b"", None, 3))
+    index, start, steps, removed = 4, b"", 0, 0
+    while True:
+        outcome = mvcc.gc(3, index, start=start, max_versions=7)
+        assert outcome.next_start == mvcc.gc_cursor
+        removed += outcome.removed
+        index, start, steps = index + 1, outcome.next_start, steps + 1
+        if not start:
+            break
+    assert removed == 40 and steps == 7  # 60 versions; keys are never split: 3 keys per step
+    assert list(mvcc.scan(b"", None, 3)) == before
+    assert mvcc.count_versions() == 20
+
+
+def test_gc_reclaims_a_range_and_its_marker_at_once(mvcc):
+    rows = tuple(put(b"t%02d" % i, b"row") for i in range(10))
+    mvcc.apply(WriteSet((*rows, put(b"keep", b"x"))), 1)
+    mvcc.apply(WriteSet((put(b"t05", b"again"), put(b"marker", b"t"))), 2)
+    reclaim = (ReclaimRange(b"t", b"u", b"marker"),)
+    outcome = mvcc.gc(2, 3, max_versions=4, reclaim=reclaim)
+    assert outcome.reclaimed == (b"marker",)
+    assert list(mvcc.scan(b"", None, 10)) == [(b"keep", b"x")]
+    assert mvcc.latest_ts(b"marker") == 0
 
 
 @settings(max_examples=40, deadline=None)

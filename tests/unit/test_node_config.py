@@ -51,6 +51,11 @@ def test_every_flag_reads_its_environment_variable():
         "QUORUMDB_FSYNC": "false",
         "QUORUMDB_NODE_ID": "n1",
         "QUORUMDB_MAX_CONNECTIONS": "7",
+        "QUORUMDB_AUTH": "scram",
+        "QUORUMDB_SUPERUSER": "admin",
+        "QUORUMDB_SUPERUSER_PASSWORD": "s3cret",
+        "QUORUMDB_TLS_CERT": "/etc/qdb/server.crt",
+        "QUORUMDB_TLS_KEY": "/etc/qdb/server.key",
         "QUORUMDB_LOG_LEVEL": "DEBUG",
         "QUORUMDB_LOG_FORMAT": "json",
     }
@@ -69,6 +74,8 @@ def test_every_flag_reads_its_environment_variable():
     assert c.fsync is False
     assert c.node_id == "n1"
     assert c.max_connections == 7
+    assert (c.auth, c.superuser, c.superuser_password) == ("scram", "admin", "s3cret")
+    assert (c.tls_cert, c.tls_key) == (Path("/etc/qdb/server.crt"), Path("/etc/qdb/server.key"))
     assert (c.log_level, c.log_format) == ("debug", "json")
     assert c.clustered
 

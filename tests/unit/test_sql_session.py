@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 import pytest
@@ -11,7 +12,6 @@ from quorumdb.sql.engine.local import LocalEngine
 from quorumdb.sql.errors import DivisionByZero, InFailedTransaction, QuorumError, UniqueViolation
 from quorumdb.sql.result import StatementResult
 from quorumdb.sql.session import Database, Session
-from quorumdb.sql.txn import WouldBlock
 from quorumdb.storage import MVCC, MemoryEngine
 
 
@@ -245,44 +245,166 @@ def test_close_rolls_back(session: Session, engine: CountingEngine) -> None:
 
 
 def test_a_blocked_statement_waits_and_reruns_on_a_fresh_snapshot(engine: CountingEngine) -> None:
-    class OneShotLocks:
-        """Blocks the first acquire until the event is set, then grants everything."""
-
-        def __init__(self) -> None:
-            self.released = asyncio.Event()
-            self.blocked = 0
-
-        def acquire(self, owner: int, key: bytes) -> None:
-            if not self.released.is_set():
-                self.blocked += 1
-                raise WouldBlock(key, self.released.wait())
-
-        def release_all(self, owner: int) -> None:
-            pass
-
-    locks = OneShotLocks()
-    db = Database(engine, locks=locks)
-    s = db.session()
-    locks.released.set()
-    collect(s, "CREATE TABLE t (id int PRIMARY KEY, n int); INSERT INTO t VALUES (1, 0)")
-    locks.released.clear()
+    db = Database(engine)
+    holder, waiter = db.session(), db.session()
+    collect(holder, "CREATE TABLE t (id int PRIMARY KEY, n int); INSERT INTO t VALUES (1, 0)")
+    collect(holder, "BEGIN; UPDATE t SET n = 41 WHERE id = 1")
 
     async def go() -> str:
-        async def release_later() -> None:
-            # While the UPDATE waits, another transaction commits a new version of the row.
-            other = Database(engine).session()
-            async for _ in other.execute("UPDATE t SET n = 41 WHERE id = 1"):
-                pass
-            locks.released.set()
+        async def update() -> str:
+            return [r.tag async for r in waiter.execute("UPDATE t SET n = n + 1 WHERE id = 1")][0]
 
-        releaser = asyncio.create_task(release_later())
-        tags = [r.tag async for r in s.execute("UPDATE t SET n = n + 1 WHERE id = 1")]
-        await releaser
-        return tags[0]
+        task = asyncio.create_task(update())
+        while not waiter.waiting:
+            await asyncio.sleep(0)
+        async for _ in holder.execute("COMMIT"):
+            pass
+        return await task
 
     assert asyncio.run(go()) == "UPDATE 1"
-    assert locks.blocked == 1
-    assert collect(s, "SELECT n FROM t")[0].rows == [(42,)]  # re-read the committed 41
+    assert not waiter.waiting and len(db.locks) == 0
+    assert collect(waiter, "SELECT n FROM t")[0].rows == [(42,)]  # re-read the committed 41
+
+
+async def _blocked_then(session: Session, sql: str, release: Callable[[], Awaitable[None]]) -> list[str]:
+    """Run `sql` on `session` until it waits for a lock, then `release`; its tags or error."""
+
+    async def run() -> list[str]:
+        try:
+            return [r.tag async for r in session.execute(sql)]
+        except QuorumError as exc:
+            return [f"ERROR {exc.sqlstate}: {exc.message}"]
+
+    task = asyncio.create_task(run())
+    for _ in range(1000):
+        if session.waiting or task.done():
+            break
+        await asyncio.sleep(0.001)
+    await release()
+    return await task
+
+
+def test_statement_timeout_ends_a_lock_wait(engine: CountingEngine) -> None:
+    db = Database(engine)
+    holder, waiter = db.session(), db.session()
+    collect(holder, "CREATE TABLE t (id int PRIMARY KEY, n int); INSERT INTO t VALUES (1, 0)")
+    collect(holder, "BEGIN; UPDATE t SET n = 1 WHERE id = 1")
+    collect(waiter, "SET statement_timeout = 50")
+
+    async def nothing() -> None:
+        pass
+
+    assert asyncio.run(_blocked_then(waiter, "UPDATE t SET n = 2", nothing)) == [
+        "ERROR 57014: canceling statement due to statement timeout"
+    ]
+    collect(waiter, "SET statement_timeout = 0; SET lock_timeout = '20ms'")
+    assert asyncio.run(_blocked_then(waiter, "DELETE FROM t", nothing)) == [
+        "ERROR 55P03: canceling statement due to lock timeout"
+    ]
+    collect(holder, "COMMIT")
+    assert collect(waiter, "SELECT n FROM t")[0].rows == [(1,)]
+    assert len(db.locks) == 0
+
+
+def test_deadlock_fails_the_transaction_that_closes_the_cycle(engine: CountingEngine) -> None:
+    db = Database(engine)
+    a, b = db.session(), db.session()
+    collect(a, "CREATE TABLE t (id int PRIMARY KEY, n int); INSERT INTO t VALUES (1, 0), (2, 0)")
+    collect(a, "BEGIN; UPDATE t SET n = 1 WHERE id = 1")
+    collect(b, "BEGIN; UPDATE t SET n = 2 WHERE id = 2")
+
+    async def go() -> tuple[list[str], list[str]]:
+        async def cycle() -> None:
+            try:
+                collect_tags = [r.tag async for r in b.execute("UPDATE t SET n = 2 WHERE id = 1")]
+                raise AssertionError(f"no deadlock: {collect_tags}")
+            except QuorumError as exc:
+                assert exc.sqlstate == "40P01" and exc.message == "deadlock detected"
+                assert exc.detail is not None and exc.detail.count("waits for ShareLock") == 2
+            async for _ in b.execute("ROLLBACK"):
+                pass
+
+        first = await _blocked_then(a, "UPDATE t SET n = 1 WHERE id = 2", cycle)
+        return first, [r.tag async for r in a.execute("COMMIT")]
+
+    assert asyncio.run(go()) == (["UPDATE 1"], ["COMMIT"])
+    assert collect(a, "SELECT n FROM t ORDER BY id")[0].rows == [(1,), (1,)]
+
+
+def test_leadership_loss_fails_waiters_and_drops_locks(engine: CountingEngine) -> None:
+    db = Database(engine)
+    holder, waiter = db.session(), db.session()
+    collect(holder, "CREATE TABLE t (id int PRIMARY KEY, n int); INSERT INTO t VALUES (1, 0)")
+    collect(holder, "BEGIN; UPDATE t SET n = 1")
+
+    async def lose() -> None:
+        db.leadership_lost()
+
+    assert asyncio.run(_blocked_then(waiter, "UPDATE t SET n = 2", lose))[0].startswith(
+        "ERROR 40001"
+    )
+    assert len(db.locks) == 0
+
+
+def test_savepoints_undo_to_a_point_and_revive_an_aborted_block(session: Session) -> None:
+    tags = [
+        r.tag
+        for r in collect(
+            session,
+            "BEGIN; INSERT INTO t VALUES (1, 'a'); SAVEPOINT one; INSERT INTO t VALUES (2, 'b');"
+            " SAVEPOINT two; INSERT INTO t VALUES (3, 'c'); ROLLBACK TO SAVEPOINT one;"
+            " INSERT INTO t VALUES (4, 'd'); RELEASE one",
+        )
+    ]
+    assert tags[-3:] == ["ROLLBACK", "INSERT 0 1", "RELEASE"]
+    with pytest.raises(UniqueViolation):
+        collect(session, "SAVEPOINT s; INSERT INTO t VALUES (1, 'dup')")
+    assert session.transaction_status == "E"
+    with pytest.raises(InFailedTransaction):
+        collect(session, "SELECT 1")
+    collect(session, "ROLLBACK TO s")
+    assert session.transaction_status == "T"
+    collect(session, "COMMIT")
+    assert collect(session, "SELECT id FROM t ORDER BY id")[0].rows == [(1,), (4,)]
+    with pytest.raises(QuorumError, match="can only be used in transaction blocks"):
+        collect(session, "SAVEPOINT x")
+    collect(session, "BEGIN")
+    with pytest.raises(QuorumError, match='savepoint "nope" does not exist'):
+        collect(session, "ROLLBACK TO nope")
+    collect(session, "ROLLBACK")
+
+
+def test_an_error_in_a_block_without_savepoints_releases_the_locks(
+    engine: CountingEngine,
+) -> None:
+    db = Database(engine)
+    s = db.session()
+    collect(s, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)")
+    collect(s, "BEGIN; UPDATE t SET id = 1")
+    assert len(db.locks) > 0
+    with pytest.raises(UniqueViolation):
+        collect(s, "INSERT INTO t VALUES (1)")
+    assert len(db.locks) == 0 and s.transaction_status == "E"
+
+
+def test_the_write_set_is_bounded(session: Session) -> None:
+    collect(session, "SET quorumdb.max_transaction_bytes = '2kB'")
+    with pytest.raises(QuorumError) as err:
+        collect(session, "INSERT INTO t SELECT 1, 'x'")
+        collect(session, "BEGIN")
+        for i in range(100):
+            collect(session, f"INSERT INTO t VALUES ({i + 10}, '{'y' * 40}')")
+    assert err.value.sqlstate == "54000"
+    assert "max_transaction_bytes" in err.value.message
+    collect(session, "ROLLBACK")
+
+
+def test_idle_in_transaction_timeout_is_reported_only_inside_a_block(session: Session) -> None:
+    collect(session, "SET idle_in_transaction_session_timeout = '2s'")
+    assert session.idle_timeout() is None
+    collect(session, "BEGIN")
+    assert session.idle_timeout() == 2.0
+    collect(session, "ROLLBACK")
 
 
 def test_an_abandoned_query_string_rolls_back_its_implicit_transaction(

@@ -1,4 +1,4 @@
-"""SQL transactions: snapshots, read-your-writes, statement savepoints, commit."""
+"""SQL transactions: snapshots, read-your-writes, savepoints, row locks, commit."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 
 from quorumdb.sql.engine import Isolation
 from quorumdb.sql.engine.local import LocalEngine
-from quorumdb.sql.errors import SerializationFailure
+from quorumdb.sql.errors import ProgramLimitExceeded, QuorumError, SerializationFailure
+from quorumdb.sql.locks import LockManager, LockMode, WouldBlock
 from quorumdb.sql.txn import Transaction, TxnState
 from quorumdb.storage import MVCC, MemoryEngine, Write, WriteSet
 
@@ -129,3 +130,84 @@ def test_serializable_validates_what_it_read(engine: CountingEngine) -> None:
     asyncio.run(other.commit())
     with pytest.raises(SerializationFailure):
         asyncio.run(t.commit())
+
+
+def test_savepoints_nest_and_roll_back_exactly(engine: CountingEngine) -> None:
+    t = txn(engine)
+    t.put(b"a", b"1a")
+    t.release_statement()
+    t.savepoint("one")
+    t.begin_statement()
+    t.put(b"a", b"one")
+    t.put(b"n", b"new")
+    t.release_statement()
+    t.savepoint("two")
+    t.begin_statement()
+    t.delete(b"c")
+    t.release_statement()
+    t.rollback_to("one")
+    t.begin_statement()
+    assert t.get(b"a") == b"1a" and t.get(b"n") is None and t.get(b"c") == b"3"
+    t.put(b"z", b"z")
+    t.release_statement()
+    t.release("one")
+    assert [w.key for w in t.write_set().writes] == [b"a", b"z"]
+    with pytest.raises(QuorumError, match='savepoint "two" does not exist'):
+        t.rollback_to("two")
+
+
+def test_a_row_changed_after_the_snapshot_restarts_read_committed_and_fails_repeatable_read(
+    engine: CountingEngine,
+) -> None:
+    rc = txn(engine)
+    rr = txn(engine, isolation=Isolation.REPEATABLE_READ)
+    engine.mvcc.apply(WriteSet((Write(b"a", b"changed", None),)), 2)
+    with pytest.raises(WouldBlock) as restart:
+        rc.lock(b"a")
+    assert restart.value.released is None  # at once, on a fresh snapshot
+    rc.begin_statement()
+    rc.lock(b"a")
+    rc.put(b"a", b"rc")
+    assert rc.write_set().writes == (Write(b"a", b"rc", 2),)
+    with pytest.raises(SerializationFailure, match="due to concurrent update"):
+        rr.lock(b"a")
+
+
+def test_a_lock_held_by_another_transaction_blocks() -> None:
+    async def go() -> None:
+        engine = CountingEngine()
+        locks = LockManager()
+        first = Transaction(engine, 1, locks=locks)
+        second = Transaction(engine, 2, locks=locks)
+        for t in (first, second):
+            t.begin_statement()
+        first.lock(b"k")
+        with pytest.raises(WouldBlock) as blocked:
+            second.lock(b"k")
+        assert locks.is_waiting(2) and blocked.value.released is not None
+        first.rollback()
+        await blocked.value.released  # handed over: second holds it now
+        assert locks.holders(b"k") == {2: LockMode.EXCLUSIVE}
+        second.rollback()
+        assert len(locks) == 0
+
+    asyncio.run(go())
+
+
+def test_current_reads_see_the_newest_commit_and_own_writes(engine: CountingEngine) -> None:
+    t = txn(engine, isolation=Isolation.REPEATABLE_READ)
+    engine.mvcc.apply(WriteSet((Write(b"b", b"late", None),)), 2)
+    assert t.get(b"b") is None and t.get_current(b"b") == b"late"
+    t.put(b"d", b"mine")
+    assert list(t.scan_current(b"a", b"z")) == [(b"a", b"1"), (b"b", b"late"), (b"c", b"3"), (b"d", b"mine")]
+    t.write_current(b"b", None)
+    assert t.write_set().writes[0] == Write(b"b", None, 2)  # expects the newest version
+
+
+def test_the_write_set_is_bounded(engine: CountingEngine) -> None:
+    t = txn(engine, max_write_bytes=1000)
+    t.put(b"a", b"x" * 500)
+    with pytest.raises(ProgramLimitExceeded, match="max_transaction_bytes"):
+        t.put(b"b", b"x" * 500)
+    t.rollback_statement()
+    assert t.write_bytes == 0

@@ -200,3 +200,163 @@ def test_cast_values() -> None:
     with pytest.raises(NumericValueOutOfRange, match="integer out of range"):
         cast_value(math.nan, T.FLOAT8, T.INT4, a)
     assert cast_value(None, T.INT4, T.INT8, a) is None
+
+
+# ---- dates, times, intervals ---------------------------------------------------------------
+
+from quorumdb.sql import types_datetime as DT  # noqa: E402
+from quorumdb.sql.rowcodec import decode_row, encode_row  # noqa: E402
+from quorumdb.sql.types_json import jsonb_from_text  # noqa: E402
+from quorumdb.storage import keycode  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=-2451545, max_value=2145031948))
+def test_dates_round_trip_through_text(days: int) -> None:
+    assert T.parse_text(T.DATE, text(T.DATE, days)) == days
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=-211813488000000000, max_value=9223371331199999999))
+def test_timestamps_round_trip_through_text(micros: int) -> None:
+    assert T.parse_text(T.TIMESTAMP, text(T.TIMESTAMP, micros)) == micros
+
+
+@pytest.mark.parametrize(
+    ("y", "m", "d"), [(2000, 1, 1), (1970, 1, 1), (2024, 2, 29), (0, 12, 31), (-4713, 11, 24)]
+)
+def test_civil_days_agree_with_the_calendar(y: int, m: int, d: int) -> None:
+    assert DT.civil_from_days(DT.days_from_civil(y, m, d)) == (y, m, d)
+    assert DT.days_from_civil(2000, 1, 1) == 0
+
+
+@pytest.mark.parametrize(
+    ("literal", "expected"),
+    [
+        ("1 day", "1 day"),
+        ("-1 day +2 hours", "-1 days +02:00:00"),
+        ("1 year 2 months 3 days 04:05:06.5", "1 year 2 mons 3 days 04:05:06.5"),
+        ("1.5 months", "1 mon 15 days"),
+        ("P1Y2M3DT4H5M6S", "1 year 2 mons 3 days 04:05:06"),
+        ("@ 90 minutes ago", "-01:30:00"),
+        ("0", "00:00:00"),
+    ],
+)
+def test_interval_input_and_output(literal: str, expected: str) -> None:
+    assert text(T.INTERVAL, T.parse_text(T.INTERVAL, literal)) == expected
+
+
+def test_intervals_compare_by_span_like_postgres() -> None:
+    month, days = DT.Interval(1, 0, 0), DT.Interval(0, 30, 0)
+    assert month == days and hash(month) == hash(days)
+    assert DT.Interval(0, 1, 0) > DT.Interval(0, 0, DT.USECS_PER_DAY - 1)
+    assert keycode.encode_one(month) == keycode.encode_one(days)
+
+
+@pytest.mark.parametrize(
+    ("t", "literal", "sqlstate"),
+    [
+        (T.DATE, "2024-02-30", "22008"),
+        (T.DATE, "nonsense", "22007"),
+        (T.TIMESTAMP, "2024-13-01 00:00", "22008"),
+        (T.DATE, "5874898-01-01", "22008"),
+        (T.INTERVAL, "1 fortnight", "22007"),
+        (T.TIME, "25:00", "22008"),
+    ],
+)
+def test_datetime_input_errors(t: T.SqlType, literal: str, sqlstate: str) -> None:
+    with pytest.raises(QuorumError) as err:
+        T.parse_text(t, literal)
+    assert err.value.sqlstate == sqlstate
+
+
+def test_timestamptz_text_depends_on_the_zone() -> None:
+    utc = T.parse_text(T.TIMESTAMPTZ, "2024-07-01 12:00:00+00")
+    assert T.format_text(T.TIMESTAMPTZ, utc) == "2024-07-01 12:00:00+00"
+    assert T.format_text(T.TIMESTAMPTZ, utc, "Europe/Paris") == "2024-07-01 14:00:00+02"
+    assert T.text_encoder(T.TIMESTAMPTZ, 1, "Asia/Kolkata")(utc) == b"2024-07-01 17:30:00+05:30"
+    paris = DT.zone("Europe/Paris")
+    assert DT.parse_timestamp(T.TIMESTAMPTZ, "2024-07-01 14:00", paris) == utc
+
+
+# ---- other types ------------------------------------------------------------------------------
+
+
+def test_uuid_bytea_and_char_text_forms() -> None:
+    u = T.parse_text(T.UUID, "{A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11}")
+    assert text(T.UUID, u) == "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+    assert text(T.BYTEA, T.parse_text(T.BYTEA, "\\x0A1b")) == "\\x0a1b"
+    assert T.parse_text(T.BYTEA, "a\\\\b\\001") == b"a\\b\x01"
+    assert T.parse_text(T.bpchar(4), "ab") == "ab  "
+    with pytest.raises(InvalidTextRepresentation):
+        T.parse_text(T.UUID, "nope")
+
+
+def test_arrays_quote_and_nest_like_postgres() -> None:
+    texts = T.array_of(T.TEXT)
+    value = T.parse_text(texts, '{a,"b c",NULL,"",\\"}')
+    assert value == ("a", "b c", None, "", '"')
+    assert text(texts, value) == '{a,"b c",NULL,"","\\""}'
+    ints = T.array_of(T.INT4)
+    assert T.parse_text(ints, "{{1,2},{3,4}}") == ((1, 2), (3, 4))
+    with pytest.raises(InvalidTextRepresentation) as err:
+        T.parse_text(ints, "{{1},{2,3}}")
+    assert "matching dimensions" in (err.value.detail or "")
+
+
+def test_jsonb_normalises_and_json_errors_have_postgres_details() -> None:
+    doc = jsonb_from_text('{"bb": 1, "a": [1.50, null, true], "bb": 2}')
+    assert text(T.JSONB, doc) == '{"a": [1.50, null, true], "bb": 2}'
+    assert doc == jsonb_from_text('{"a": [1.5, null, true], "bb": 2.0}')
+    for bad, detail in [
+        ('{"a" 1}', 'Expected ":", but found "1".'),
+        ("[1,]", 'Expected JSON value, but found "]".'),
+        ("tru", 'Token "tru" is invalid.'),
+        ("[1", "The input string ended unexpectedly."),
+    ]:
+        with pytest.raises(InvalidTextRepresentation) as err:
+            T.parse_text(T.JSONB, bad)
+        assert err.value.detail == detail
+
+
+def test_rows_with_every_type_round_trip() -> None:
+    row = (
+        1,
+        Decimal("1.50"),
+        DT.Interval(1, -2, 3),
+        jsonb_from_text('{"a": [1, "x"]}'),
+        (1, None, 3),
+        (("a", "b"), ("c", None)),
+        b"\x00\xff",
+        T.parse_text(T.TIMESTAMPTZ, "2024-01-01 00:00+00"),
+    )
+    assert decode_row(encode_row(row)) == row
+
+
+def test_new_types_encode_as_ordered_keys() -> None:
+    dates = sorted(T.parse_text(T.DATE, d) for d in ("2024-01-02", "1999-12-31", "0001-01-01 BC"))
+    assert sorted(keycode.encode_one(d) for d in dates) == [keycode.encode_one(d) for d in dates]
+    assert keycode.encode_one((1, 2)) < keycode.encode_one((1, 2, 0)) < keycode.encode_one((1, 3))
+    assert keycode.encode_one(jsonb_from_text("[1.0]")) == keycode.encode_one(jsonb_from_text("[1]"))
+
+
+@pytest.mark.parametrize(
+    ("src", "dst", "value", "expected"),
+    [
+        (T.DATE, T.TIMESTAMP, 1, DT.USECS_PER_DAY),
+        (T.TIMESTAMP, T.DATE, DT.USECS_PER_DAY + 5, 1),
+        (T.TEXT, T.array_of(T.INT4), "{1,2}", (1, 2)),
+        (T.array_of(T.INT4), T.array_of(T.NUMERIC), (1, None), (Decimal(1), None)),
+        (T.JSONB, T.INT4, jsonb_from_text("42"), 42),
+        (T.BPCHAR, T.TEXT, "ab  ", "ab"),
+    ],
+)
+def test_new_casts(src: T.SqlType, dst: T.SqlType, value: object, expected: object) -> None:
+    assert cast_value(value, src, dst, CastContext.EXPLICIT) == expected
+
+
+def test_casts_that_depend_on_the_session_zone_take_it() -> None:
+    cast = find_cast(T.TIMESTAMP, T.TIMESTAMPTZ, CastContext.IMPLICIT)
+    assert cast is not None and cast.zoned
+    local = T.parse_text(T.TIMESTAMP, "2024-07-01 12:00")
+    assert cast.fn(local, DT.zone("Europe/Paris")) == local - 2 * 3600 * DT.USECS_PER_SEC  # type: ignore[misc]

@@ -1,0 +1,166 @@
+"""MVCC garbage collection, driven by the leader, applied by every replica.
+
+Old versions pile up with every UPDATE and DELETE. Once no snapshot can see
+a version any more it can go, and so can the rows of dropped and truncated
+tables once no snapshot can see the drop. Only the leader knows the
+snapshots in use (every linearizable read and every write runs there), so
+the leader decides: it proposes `GCCommand`s through the Raft log, each
+carrying a *watermark* below every snapshot it knows, and every replica
+applies the same step deterministically (storage/mvcc.py `MVCC.gc`).
+
+Each step is bounded (`max_versions`): it sweeps a slice of the key space
+from the cursor the previous step left in the store, so one GC entry never
+stalls the apply thread; reclaimed ranges go as range deletions, whatever
+their size. Steps are paced (`pacing`: the pause after a step is that many
+times the step's own duration), so GC takes a bounded share of the
+replicas' time while statements run; a full sweep is followed by a pause
+(`interval`); when nothing but GC happened since the last sweep, there is
+nothing to do.
+
+Invariants:
+
+* watermark <= the oldest snapshot held by a transaction on this node, and
+  <= applied_index: nothing a running statement can read is removed.
+  Followers serving stale reads hold snapshots the leader does not know; a
+  statement that starts below the replica's GC watermark fails with 72000
+  ("snapshot too old") instead of reading a half-collected state.
+* A reclaim range is deleted only once its marker (the catalog key the
+  dropping transaction wrote) is at or below the watermark.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import msgpack
+
+from quorumdb.storage import keycode
+from quorumdb.storage.errors import QuorumError
+from quorumdb.storage.mvcc import ReclaimRange
+
+from . import keys
+from .engine.commands import CommandResult, GCCommand
+
+if TYPE_CHECKING:
+    from .session import Database
+
+__all__ = ["GarbageCollector", "GcStats"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_VERSIONS = 2000
+DEFAULT_INTERVAL = 1.0
+DEFAULT_PACING = 3.0  # pause = 3 x step duration: GC uses at most about a quarter
+
+
+@dataclass(slots=True)
+class GcStats:
+    steps: int = 0
+    sweeps: int = 0
+    removed_ranges: int = 0
+
+
+class GarbageCollector:
+    """Proposes GC steps for one node's `Database` while the node leads."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        max_versions: int = DEFAULT_MAX_VERSIONS,
+        interval: float = DEFAULT_INTERVAL,
+        pacing: float = DEFAULT_PACING,
+    ) -> None:
+        self.db = db
+        self.max_versions = max_versions
+        self.interval = interval
+        self.pacing = pacing
+        self.stats = GcStats()
+        self._idle_at = -1  # applied_index after a sweep during which only GC ran
+        self._sweep_start = 0  # applied_index when the current sweep began
+        self._sweep_steps = 0
+
+    @property
+    def mvcc(self):  # type: ignore[no-untyped-def]
+        return self.db.engine.mvcc
+
+    def watermark(self) -> int:
+        """The newest timestamp below every snapshot in use on this node."""
+        applied = self.mvcc.applied_index
+        return min(self.db.snapshots.oldest(applied), applied)
+
+    def reclaimable(self, watermark: int) -> tuple[ReclaimRange, ...]:
+        """Dropped ranges whose drop no snapshot at or above `watermark` can miss."""
+        mvcc = self.mvcc
+        start, end = keycode.prefix_range(keys.RECLAIM_PREFIX)
+        out = []
+        for marker, value in mvcc.scan(start, end, mvcc.applied_index):
+            found = mvcc.get_version(marker, mvcc.applied_index)
+            if found is None or found[1] > watermark:
+                continue
+            prefix = msgpack.unpackb(value)
+            out.append(ReclaimRange(prefix, keycode.prefix_end(prefix), marker))
+        return tuple(out)
+
+    def next_command(self) -> GCCommand | None:
+        """The next step to propose, or None when there is nothing to do now."""
+        mvcc = self.mvcc
+        cursor = mvcc.gc_cursor
+        watermark = self.watermark()
+        reclaim = self.reclaimable(watermark)
+        if not cursor and not reclaim and mvcc.applied_index == self._idle_at:
+            return None  # a whole sweep ago nothing changed, and nothing changed since
+        return GCCommand(watermark, cursor, self.max_versions, reclaim)
+
+    async def step(self) -> CommandResult | None:
+        """Propose one step if this node may write; returns its result."""
+        if not self.db.engine.is_writable():
+            return None
+        command = self.next_command()
+        if command is None:
+            return None
+        if not command.start:
+            self._sweep_start, self._sweep_steps = self.mvcc.applied_index, 0
+        result = await self.db.engine.commit(command)
+        self._sweep_steps += 1
+        self.stats.steps += 1
+        self.stats.removed_ranges += len(command.reclaim)
+        if not self.mvcc.gc_cursor:
+            self.stats.sweeps += 1
+            if result.commit_ts == self._sweep_start + self._sweep_steps:
+                # Only GC ran during the sweep: nothing new to collect until someone writes.
+                self._idle_at = result.commit_ts
+        return result
+
+    async def run_until_done(self, max_steps: int = 10_000) -> int:
+        """Step until a whole sweep is done and nothing is left to reclaim (tests, VACUUM)."""
+        steps = 0
+        self._idle_at = -1
+        while steps < max_steps:
+            if await self.step() is None:
+                break
+            steps += 1
+            if not self.mvcc.gc_cursor and not self.reclaimable(self.watermark()):
+                break
+        return steps
+
+    async def run(self) -> None:
+        """Forever: sweep in steps, pausing `interval` after each full sweep."""
+        while True:
+            started = time.monotonic()
+            try:
+                result = await self.step()
+            except QuorumError as exc:  # lost leadership mid-step, a conflict: try later
+                log.info("gc step failed: %s", exc.message)
+                result = None
+            except Exception:
+                log.exception("gc step failed")
+                result = None
+            if result is None or not self.mvcc.gc_cursor:
+                await asyncio.sleep(self.interval)
+            else:
+                await asyncio.sleep(max(0.01, self.pacing * (time.monotonic() - started)))
