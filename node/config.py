@@ -83,6 +83,11 @@ class NodeConfig:
     max_connections: int
     log_level: str
     log_format: str
+    auth: str = "trust"
+    superuser: str = "quorumdb"
+    superuser_password: str | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     @property
     def clustered(self) -> bool:
@@ -165,7 +170,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "--grpc-listen",
-        "Address of the gRPC service used by cluster-cli and by other nodes (not served yet).",
+        "Address of the gRPC service (cluster-cli, statement forwarding, grpc.health.v1).",
         Address.parse,
         Address("127.0.0.1", 6432),
         metavar="HOST:PORT",
@@ -180,7 +185,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "--http-listen",
-        "Address of the HTTP endpoint for /metrics, /healthz and /readyz (not served yet).",
+        "Address of the HTTP endpoint for /metrics, /healthz and /readyz.",
         Address.parse,
         Address("127.0.0.1", 8432),
         metavar="HOST:PORT",
@@ -259,6 +264,42 @@ OPTIONS: tuple[Option, ...] = (
         _positive_int,
         100,
         metavar="N",
+    ),
+    Option(
+        "--auth",
+        "How PostgreSQL clients authenticate: trust (any user name, no password) or scram "
+        "(SCRAM-SHA-256 against the roles of CREATE ROLE ... PASSWORD, and --superuser).",
+        _choice("trust", "scram"),
+        "trust",
+        metavar="METHOD",
+    ),
+    Option(
+        "--superuser",
+        "Name of the built-in superuser, who can log in with --superuser-password under "
+        "--auth scram (to create the first roles) and owns every object.",
+        str,
+        "quorumdb",
+        metavar="NAME",
+    ),
+    Option(
+        "--superuser-password",
+        "Password of --superuser under --auth scram; held in memory only, never stored. "
+        "Prefer the environment variable: a command line is visible to other users.",
+        str,
+        metavar="PASSWORD",
+    ),
+    Option(
+        "--tls-cert",
+        "PEM certificate (chain) for TLS on the PostgreSQL port; with --tls-key, clients "
+        "asking for SSL get it (followers terminate TLS and relay to the leader in the clear).",
+        Path,
+        metavar="FILE",
+    ),
+    Option(
+        "--tls-key",
+        "PEM private key of --tls-cert.",
+        Path,
+        metavar="FILE",
     ),
     Option(
         "--log-level",
@@ -382,6 +423,8 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str] | None = None) 
         values[f"{service}_advertise"] = advertise
     if values["node_id"] is None:
         values["node_id"] = str(values["raft_advertise"])
+    if (values["tls_cert"] is None) != (values["tls_key"] is None):
+        raise ConfigError("--tls-cert and --tls-key must be given together")
     values["peers"] = values.pop("peer")
     return NodeConfig(**values)  # type: ignore[arg-type]
 

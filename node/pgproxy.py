@@ -41,6 +41,8 @@ from quorumdb.storage.errors import ConnectionFailure, QuorumError, TransactionR
 from . import pgwire
 
 __all__ = [
+    "RelayedKeys",
+    "forward_cancel",
     "ROUTED_FROM",
     "NOT_LEADER_SQLSTATE",
     "Upstream",
@@ -81,6 +83,45 @@ class RelayOutcome:
     stale: str | None = None
     settings: list[str] = field(default_factory=list)
     lost: QuorumError | None = None  # the leader went away (the client was told)
+
+
+class RelayedKeys:
+    """The BackendKeyData the leader gave relayed clients, so that their CancelRequests
+    (which libpq sends to the node it connected to) can be passed on to that leader."""
+
+    def __init__(self) -> None:
+        self._keys: dict[tuple[int, int], Upstream] = {}
+
+    def remember(self, pid: int, secret: int, upstream: Upstream) -> None:
+        self._keys[(pid, secret)] = upstream
+
+    def forget(self, pid: int, secret: int) -> None:
+        self._keys.pop((pid, secret), None)
+
+    def upstream(self, pid: int, secret: int) -> Upstream | None:
+        return self._keys.get((pid, secret))
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+async def forward_cancel(upstream: Upstream, pid: int, secret: int, timeout: float = 5.0) -> None:
+    """Send a CancelRequest for (pid, secret) to `upstream` (best effort, as libpq does)."""
+    packet = struct.pack("!iiii", 16, pgwire.CANCEL_REQUEST_CODE, pid, secret)
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(upstream.host, upstream.port), timeout
+        )
+    except (OSError, TimeoutError) as exc:
+        log.info("could not forward a cancel request to the leader: %s", exc)
+        return
+    try:
+        writer.write(packet)
+        await writer.drain()
+    except OSError:
+        pass
+    finally:
+        writer.close()
 
 
 def _startup_packet(params: Mapping[str, str]) -> bytes:
@@ -171,6 +212,7 @@ class _Tracker:
         self.set_ok = False
         self.failed = False
         self.settings: list[str] = []
+        self.on_key: Callable[[int, int], None] | None = None
 
     def frontend(self, kind: int, body: bytes) -> None:
         if kind == 0x51:  # Query
@@ -194,6 +236,9 @@ class _Tracker:
             self.set_ok = body.startswith(b"SET\0")
         elif kind == 0x45:  # ErrorResponse
             self.failed = True
+        elif kind == 0x4B and len(body) == 8 and self.on_key is not None:  # BackendKeyData
+            pid, secret = struct.unpack("!ii", body)
+            self.on_key(pid, secret)
 
 
 async def _pump_backend(
@@ -228,7 +273,7 @@ async def _pump_frontend(
     buf = bytearray(pending)
     while True:
         pos = 0
-        out = []
+        out: list[bytes] = []
         while len(buf) - pos >= 5:
             (length,) = struct.unpack_from("!I", buf, pos + 1)
             end = pos + 1 + length
@@ -267,9 +312,18 @@ async def relay(
     upstream_reader: asyncio.StreamReader,
     upstream_writer: asyncio.StreamWriter,
     first: bytes,
+    *,
+    on_backend_key: Callable[[int, int, Upstream], None] | None = None,
 ) -> RelayOutcome:
-    """Relay until either side ends or the client switches to stale reads."""
+    """Relay until either side ends or the client switches to stale reads.
+
+    `on_backend_key(pid, secret, upstream)` learns the key the leader gives the client
+    (for forwarding CancelRequests)."""
     tracker = _Tracker()
+    peer = upstream_writer.get_extra_info("peername")
+    if on_backend_key is not None and isinstance(peer, tuple):
+        upstream = Upstream(str(peer[0]), int(peer[1]))
+        tracker.on_key = lambda pid, secret: on_backend_key(pid, secret, upstream)
     client_writer.write(first)
     tracker.backend(first[0], first[5:])
     backend = asyncio.ensure_future(_pump_backend(upstream_reader, client_writer, tracker))

@@ -2,13 +2,16 @@
 
 A connection goes through three phases:
 
-1. *Startup*: SSLRequest and GSSENCRequest are refused with 'N' and the
-   startup that follows is read; CancelRequest is routed through the
-   `BackendRegistry` and the connection closed without an answer. Then
-   AuthenticationOk (trust), a session from the `SessionFactory`, its
-   ParameterStatus values, BackendKeyData and ReadyForQuery.
-2. *Queries*: each simple Query is executed inline on the event loop (no
-   thread hop per statement) and its results streamed as RowDescription,
+1. *Startup* (node/pgstartup.py): SSL/GSSENC negotiation (TLS when the
+   server has a certificate), CancelRequest routing, version negotiation,
+   admission, then a relay to the leader or, locally, authentication
+   (trust, or SCRAM-SHA-256: node/pgauth.py), the session, ParameterStatus,
+   BackendKeyData and ReadyForQuery.
+2. *Queries*: simple Query messages here; the extended query protocol
+   (node/pgextended.py) and COPY (node/pgcopy.py) in mixins. Statements run
+   inline on the event loop (no thread hop per statement); a long query's
+   rows are pulled on a worker thread (node/pgcancel.py), so other sessions
+   and CancelRequests are served meanwhile. Results stream as RowDescription,
    DataRow..., CommandComplete (or EmptyQueryResponse), with NoticeResponses
    in front of the result they belong to. A `QuorumError` becomes an
    ErrorResponse; the statements after it in the same string are not run.
@@ -21,8 +24,7 @@ A connection goes through three phases:
 Invariants:
 
 * Bytes a client sends before it has our answer to SSLRequest/GSSENCRequest
-  are never executed: if any are buffered when we answer, the connection is
-  closed with 08P01 (what PostgreSQL does, against injected plaintext).
+  are never executed (node/pgstartup.py).
 * A framing error (`ProtocolViolation`) ends only its own connection, with a
   FATAL 08P01 ErrorResponse; the server keeps serving everyone else.
 * Output is buffered and written once per batch of messages (at
@@ -30,10 +32,14 @@ Invariants:
   each write followed by `drain()` so a slow reader applies backpressure
   instead of growing our memory.
 * Backend pid/secret pairs are unique per live connection; `BackendRegistry`
-  maps them back to the connection for CancelRequest.
+  maps them back to the connection for CancelRequest, and `RelayedKeys`
+  (node/pgproxy.py) maps the keys of relayed sessions to their leader.
 * Shutdown interrupts a connection only while it waits for client bytes;
   a running statement and a connection's cleanup (`session.close()`) are
   never cancelled, except after the grace period of `PgServer.stop`.
+* `PgServer.activity()` lists the sessions this node serves itself
+  (pg_stat_activity); the registry and the admission count return to zero
+  when every connection has ended, whatever ended it.
 """
 
 from __future__ import annotations
@@ -44,9 +50,10 @@ import inspect
 import itertools
 import logging
 import secrets
-import shlex
 import socket
-from collections.abc import AsyncIterator, Callable, Mapping
+import ssl
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -57,19 +64,30 @@ from quorumdb.storage.errors import (
     InternalError,
     ProtocolViolation,
     QuorumError,
-    TooManyConnections,
 )
 
 from . import pgproxy, pgwire
 from .log import fields
+from .pgauth import Authenticator, PasswordAuthentication
+from .pgcancel import CancelState, QueryWorkers, StatementCanceled
+from .pgcopy import CopyProtocol
+from .pgextended import ExtendedQueries, supports_extended
+from .pgstartup import StartupPhase
 
-__all__ = ["SqlSession", "SessionFactory", "BackendKey", "BackendRegistry", "PgServer"]
+__all__ = [
+    "server_tls_context",
+    "SqlSession",
+    "SessionFactory",
+    "StatementStats",
+    "BackendKey",
+    "BackendRegistry",
+    "PgServer",
+]
 
 log = logging.getLogger(__name__)
 
 _READ_BYTES = 64 << 10
 _FLUSH_BYTES = 64 << 10
-_SUPPORTED_MINOR = 0
 _CLOSE_SECONDS = 5.0
 
 
@@ -111,6 +129,14 @@ class Router(Protocol):
     async def resolve_leader(self) -> pgproxy.Upstream: ...
 
 
+class StatementStats(Protocol):
+    """Counts what clients got (node/metrics.py); called once per statement, so it must be cheap."""
+
+    def statement(self, tag: str) -> None: ...
+
+    def error(self, sqlstate: str) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class BackendKey:
     pid: int
@@ -149,6 +175,20 @@ class BackendRegistry:
         return len(self._connections)
 
 
+def server_tls_context(cert: str, key: str) -> ssl.SSLContext:
+    """The TLS context of the PostgreSQL port (TLS 1.2 or newer, the certificate chain
+    from `cert`, its key from `key`)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    return context
+
+
+def offloaded(rows: object) -> bool:
+    """True for the rows of a long query, which are pulled on a worker thread."""
+    return bool(getattr(rows, "offload", False))
+
+
 class _ClientGone(Exception):
     """The socket broke under us."""
 
@@ -165,8 +205,10 @@ class _Terminated(Exception):
         self.error = error
 
 
-class _Connection:
-    """One client connection, from accept to close."""
+class _Connection(StartupPhase, ExtendedQueries, CopyProtocol, PasswordAuthentication):
+    """One client connection, from accept to close. The startup phase, the extended
+    query protocol, COPY and password authentication are mixins (node/pgstartup.py,
+    node/pgextended.py, node/pgcopy.py, node/pgauth.py)."""
 
     def __init__(
         self, server: PgServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -185,8 +227,22 @@ class _Connection:
         self.idle = False  # True only while waiting for the client's next bytes
         self.relaying = False  # bytes are being relayed to the leader (no local session)
         self.terminate_reason: QuorumError | None = None  # end after the current statement
+        self.cancel_state = CancelState()
+        self.task: asyncio.Task[None] | None = None
+        self.tls = False
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.client_addr = peer[0] if isinstance(peer, tuple) else None
+        self.client_port = peer[1] if isinstance(peer, tuple) else None
+        # What pg_stat_activity shows about this connection.
+        self.user = ""
+        self.database = ""
+        self.application_name = ""
+        self.backend_start = time.time()
+        self.query = ""
+        self.query_start: float | None = None
+        self.state_change = self.backend_start
+        self.active = False
 
     # ---- output --------------------------------------------------------------
 
@@ -208,6 +264,8 @@ class _Connection:
 
     async def _fatal(self, error: QuorumError) -> None:
         """Best effort: tell the client why we hang up. It may be gone already."""
+        if self._server.stats is not None:
+            self._server.stats.error(error.sqlstate)
         self._send(pgwire.error_response_for(error, severity="FATAL"))
         try:
             await asyncio.wait_for(self._flush(), timeout=1.0)
@@ -227,8 +285,21 @@ class _Connection:
             if self.terminate_reason is not None and self._session is not None:
                 raise _Terminated(self.terminate_reason)
             self.idle = True
+            # idle_in_transaction_session_timeout: only between statements of a block.
+            idle_timeout = getattr(self._session, "idle_timeout", None)
+            timeout = idle_timeout() if idle_timeout and not self._parser.buffered else None
             try:
-                data = await self._reader.read(_READ_BYTES)
+                if timeout is None:
+                    data = await self._reader.read(_READ_BYTES)
+                else:
+                    data = await asyncio.wait_for(self._reader.read(_READ_BYTES), timeout)
+            except TimeoutError:
+                raise _Terminated(
+                    QuorumError(
+                        "terminating connection due to idle-in-transaction timeout",
+                        sqlstate="25P03",
+                    )
+                ) from None
             except (ConnectionError, OSError) as exc:
                 raise _ClientGone(str(exc)) from exc
             finally:
@@ -298,140 +369,6 @@ class _Connection:
             pass
         log.debug("connection closed", extra=self._fields())
 
-    # ---- startup ---------------------------------------------------------------
-
-    async def _startup(self) -> bool:
-        """Negotiate until a session is ready; False if the connection is done."""
-        refused: set[type] = set()
-        while True:
-            message = await self._read_message()
-            if message is None:
-                return False
-            if isinstance(message, pgwire.SSLRequest | pgwire.GSSENCRequest):
-                kind = type(message)
-                if kind in refused:
-                    raise ProtocolViolation(f"duplicate {kind.__name__} in startup")
-                refused.add(kind)
-                self._send(pgwire.SSL_REFUSED)
-                await self._flush()
-                if self._parser.buffered:
-                    raise ProtocolViolation(
-                        "received unencrypted data after "
-                        + (
-                            "SSL request"
-                            if kind is pgwire.SSLRequest
-                            else "GSSAPI encryption request"
-                        ),
-                        detail="This could be either a client-software bug or evidence of an "
-                        "attempted man-in-the-middle attack.",
-                    )
-                continue
-            if isinstance(message, pgwire.CancelRequest):
-                self._server.cancel(message.backend_pid, message.secret)
-                return False
-            if isinstance(message, pgwire.StartupMessage):
-                return await self._begin_session(message)
-            raise ProtocolViolation("unexpected message during startup")  # pragma: no cover
-
-    async def _begin_session(self, startup: pgwire.StartupMessage) -> bool:
-        """Start a local session, or relay the connection to the leader.
-
-        Returns True if the connection goes on with a local session."""
-        params = startup.parameters
-        unknown_options = sorted(name for name in params if name.startswith("_pq_."))
-        if startup.minor > _SUPPORTED_MINOR or unknown_options:
-            self._send(pgwire.negotiate_protocol_version(_SUPPORTED_MINOR, unknown_options))
-        user = params.get("user", "")
-        if not user:
-            raise QuorumError(
-                "no PostgreSQL user name specified in startup packet", sqlstate="28000"
-            )
-        database = params.get("database") or user
-        if not self._server.admit(self):
-            raise TooManyConnections("sorry, too many clients already")
-        self.admitted = True
-        router = self._server.router
-        if router is not None:
-            upstream = await router.route(params)
-            if upstream is not None:
-                return await self._relay(router, params)
-        self._send(pgwire.authentication_ok())
-        session = self._server.session_factory(user, database)
-        self._session = session
-        await self._apply_options(params.get("options", ""))
-        self._announced = dict(session.parameter_status())
-        for name, value in self._announced.items():
-            self._send(pgwire.parameter_status(name, value))
-        self.key = self._server.registry.register(self)
-        self._send(pgwire.backend_key_data(self.key.pid, self.key.secret))
-        self._send(pgwire.ready_for_query(session.transaction_status))
-        await self._flush()
-        log.debug(
-            "session started",
-            extra=self._fields(
-                user=user, database=database, application=params.get("application_name", "")
-            ),
-        )
-        return True
-
-    async def _apply_options(self, options: str) -> None:
-        """Run the `-c name=value` settings of the startup `options` parameter (PGOPTIONS)."""
-        words = shlex.split(options) if options else []
-        settings = []
-        for i, word in enumerate(words):
-            if word == "-c" and i + 1 < len(words):
-                settings.append(words[i + 1])
-            elif word.startswith("-c") and len(word) > 2:
-                settings.append(word[2:])
-            elif word.startswith("--") and "=" in word:
-                settings.append(word[2:].replace("-", "_", word.index("=") - 2))
-        for setting in settings:
-            name, _, value = setting.partition("=")
-            quoted = "'" + value.replace("'", "''") + "'"
-            await self._run_quietly(f"SET {name} = {quoted}")
-
-    async def _run_quietly(self, sql: str) -> None:
-        """Execute `sql` on the local session, discarding results (errors propagate)."""
-        assert self._session is not None
-        async for result in self._session.execute(sql):
-            for _ in result.rows:
-                pass
-
-    async def _relay(self, router: Router, params: Mapping[str, str]) -> bool:
-        """Relay this connection to the leader (node/pgproxy.py).
-
-        Returns True if the client switched to stale reads and continues with a
-        local session on this replica, False when the relayed conversation is over."""
-        reader, writer, first = await pgproxy.connect_upstream(
-            router.resolve_leader, params, router.origin
-        )
-        pending = self._parser.take_buffered()
-        await self._flush()
-        self.relaying = True
-        try:
-            outcome = await pgproxy.relay(self._reader, self._writer, pending, reader, writer, first)
-        finally:
-            self.relaying = False
-        if outcome.lost is not None:
-            log.info("relayed session lost its leader", extra=self._fields(error=outcome.lost.message))
-            return False
-        if outcome.stale is None:
-            return False
-        # The client asked for stale reads: go on with a session on this replica, carrying
-        # over the settings it made upstream.
-        self._session = self._server.session_factory(
-            params.get("user", ""), params.get("database") or params.get("user", "")
-        )
-        await self._apply_options(params.get("options", ""))
-        for sql in outcome.settings:
-            try:
-                await self._run_quietly(sql)
-            except QuorumError:
-                pass  # it succeeded upstream; a setting this node lacks is not fatal
-        self._announced = dict(self._session.parameter_status())
-        await self._simple_query(outcome.stale)
-        return True
-
     # ---- query loop --------------------------------------------------------------
 
     async def _serve(self) -> None:
@@ -453,32 +390,30 @@ class _Connection:
 
     async def _dispatch(self, message: pgwire.FrontendMessage) -> None:
         if isinstance(message, pgwire.Sync):
-            self._skip_until_sync = False
-            self._ready()
-            await self._flush()
+            await self._sync()
         elif self._skip_until_sync:
             pass  # after an error in an extended-protocol exchange, discard until Sync
         elif isinstance(message, pgwire.Query):
             await self._simple_query(message.sql)
-        elif isinstance(message, pgwire.Flush):
-            await self._flush()
         elif isinstance(message, pgwire.CopyData | pgwire.CopyDone | pgwire.CopyFail):
             pass  # PostgreSQL ignores these outside COPY (a COPY that already failed)
         elif isinstance(
             message,
-            pgwire.Parse | pgwire.Bind | pgwire.Describe | pgwire.Execute | pgwire.Close,
+            pgwire.Parse
+            | pgwire.Bind
+            | pgwire.Describe
+            | pgwire.Execute
+            | pgwire.Close
+            | pgwire.Flush,
         ):
-            self._send(
-                pgwire.error_response_for(
-                    FeatureNotSupported(
-                        "the extended query protocol is not supported yet",
-                        hint="Use the simple query protocol (psycopg: ClientCursor; "
-                        "asyncpg is not supported yet).",
-                    )
+            if supports_extended(self._session):
+                await self._extended(message)
+            elif isinstance(message, pgwire.Flush):
+                await self._flush()
+            else:
+                await self._extended_failed(
+                    FeatureNotSupported("this session does not support the extended query protocol")
                 )
-            )
-            self._skip_until_sync = True
-            await self._flush()
         else:
             raise ProtocolViolation(f"unexpected message {type(message).__name__}")
 
@@ -501,25 +436,61 @@ class _Connection:
     async def _simple_query(self, sql: str) -> None:
         session = self._session
         assert session is not None
+        self._statement_starts(sql)
         results = session.execute(sql)
         try:
             async for result in results:
                 await self._send_result(result)
+        except asyncio.CancelledError:
+            if not self._cancelled_by_request():
+                raise
+            self._statement_failed(StatementCanceled())
         except QuorumError as exc:
-            self._send(pgwire.error_response_for(exc))
+            self._statement_failed(exc)
         except _ClientGone:
             raise
         except Exception:
             log.exception("statement failed", extra=self._fields(sql=sql[:200]))
-            self._send(
-                pgwire.error_response_for(InternalError("internal error; see the server log"))
-            )
+            self._statement_failed(InternalError("internal error; see the server log"))
         finally:
             aclose = getattr(results, "aclose", None)
             if aclose is not None:
                 await aclose()
+            self._statement_ends()
         self._ready()
         await self._flush()
+
+    def _statement_failed(self, error: QuorumError) -> None:
+        self._send(pgwire.error_response_for(error))
+        if self._server.stats is not None:
+            self._server.stats.error(error.sqlstate)
+
+    def _statement_starts(self, sql: str | None) -> None:
+        """A Query or Execute begins: forget stale cancels, show it in pg_stat_activity."""
+        self.cancel_state.begin()
+        now = time.time()
+        if sql is not None:
+            self.query = sql
+        self.query_start = self.state_change = now
+        self.active = True
+
+    def _statement_ends(self) -> None:
+        self.active = False
+        self.state_change = time.time()
+
+    def _cancelled_by_request(self) -> bool:
+        """A CancelledError reached a statement: was it our CancelRequest (a lock wait
+        interrupted), rather than the server stopping? If so, absorb it."""
+        task = self.task
+        if (
+            task is None
+            or not self.cancel_state.requested
+            or self._server.closing
+            or self.terminate_reason is not None
+        ):
+            return False
+        task.uncancel()
+        return True
 
     async def _send_result(self, result: StatementResult) -> None:
         for notice in result.notices:
@@ -527,33 +498,98 @@ class _Connection:
         if result.empty:
             self._send(pgwire.empty_query_response())
             return
+        if getattr(result, "copy", None) is not None:
+            await self._copy_statement(result)
+            return
         columns = result.columns
         if columns is None:
             for _ in result.rows:  # the statement may do its work while rows are consumed
                 pass
         else:
             self._send(pgwire.row_description(columns))
-            encode = pgwire.RowEncoder(columns).encode
-            out = self._out
-            for row in result.rows:
-                data = encode(row)
-                out.append(data)
-                self._out_bytes += len(data)
-                if self._out_bytes >= _FLUSH_BYTES:
-                    await self._flush()
-                    await asyncio.sleep(0)  # let other connections run during a long result
+            await self._stream_rows(
+                result.rows, pgwire.RowEncoder(columns).encode, offloaded(result.rows)
+            )
         self._send(pgwire.command_complete(result.tag))
+        if self._server.stats is not None:
+            self._server.stats.statement(result.tag)
+
+    async def _stream_rows(
+        self,
+        rows: Iterable[tuple[object, ...]],
+        encode: Callable[[tuple[object, ...]], bytes],
+        offload: bool = False,
+    ) -> None:
+        """Encode and send `rows`, flushing every `_FLUSH_BYTES` (backpressure) and letting
+        other connections run in between; a long query's rows are pulled on a worker
+        thread (node/pgcancel.py). A cancel request stops it with 57014."""
+        cancel = self.cancel_state
+        if offload:
+            iterator = iter(rows)
+            while True:
+                cancel.check()
+                batch, done = await self._server.workers.batch(
+                    cancel, iterator, encode, _FLUSH_BYTES
+                )
+                self._out.extend(batch)
+                self._out_bytes += sum(map(len, batch))
+                if done:
+                    return
+                await self._flush()
+        out = self._out
+        for row in rows:
+            data = encode(row)
+            out.append(data)
+            self._out_bytes += len(data)
+            if self._out_bytes >= _FLUSH_BYTES:
+                await self._flush()
+                await asyncio.sleep(0)  # let other connections run during a long result
+                cancel.check()
 
     @property
     def session(self) -> SqlSession | None:
         return self._session
 
     def cancel(self) -> None:
-        """A CancelRequest named this connection."""
-        log.info(
-            "cancel request received; cancelling a running statement is not implemented yet",
-            extra=self._fields(idle=self.idle),
-        )
+        """A CancelRequest named this connection: cancel its running statement, if any."""
+        log.info("cancel request", extra=self._fields(active=self.active))
+        if not self.active:
+            return
+        self.cancel_state.request()
+        session = self._session
+        if getattr(session, "waiting", False) and self.task is not None:
+            self.task.cancel()  # a lock wait: reported as 57014 (`_cancelled_by_request`)
+
+    def activity(self) -> dict[str, object]:
+        """This connection as a row of pg_stat_activity."""
+        session = self._session
+        status = session.transaction_status if session is not None else "I"
+        if self.active:
+            state = "active"
+        elif status == "T":
+            state = "idle in transaction"
+        elif status == "E":
+            state = "idle in transaction (aborted)"
+        else:
+            state = "idle"
+        return {
+            "pid": self.key.pid if self.key else None,
+            "usename": self.user,
+            "datname": self.database,
+            "application_name": getattr(
+                getattr(session, "settings", None), "get", lambda _: self.application_name
+            )("application_name"),
+            "client_addr": self.client_addr,
+            "client_port": self.client_port,
+            "backend_start": self.backend_start,
+            "query_start": self.query_start,
+            "state_change": self.state_change,
+            "state": state,
+            "query": self.query,
+            "wait_event_type": "Lock" if getattr(session, "waiting", False) else None,
+            "backend_type": "client backend",
+            "ssl": self.tls,
+        }
 
 
 class PgServer:
@@ -574,9 +610,20 @@ class PgServer:
         max_connections: int = 100,
         shutdown_grace: float = 5.0,
         router: Router | None = None,
+        stats: StatementStats | None = None,
+        auth: Authenticator | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        query_threads: int = 4,
+        superuser: str = "quorumdb",
     ) -> None:
         self.session_factory = session_factory
         self.router = router
+        self.stats = stats
+        self.auth = auth
+        self.ssl_context = ssl_context
+        self.superuser = superuser  # the owner name sessions show (pg_roles, \\d)
+        self.workers = QueryWorkers(query_threads)
+        self.relayed_keys = pgproxy.RelayedKeys()
         self.host = host
         self.port = port
         self.max_connections = max_connections
@@ -619,6 +666,7 @@ class PgServer:
         connection = _Connection(self, reader, writer)
         task = asyncio.current_task()
         assert task is not None
+        connection.task = task
         self._tasks[task] = connection
         try:
             await connection.run()
@@ -652,10 +700,19 @@ class PgServer:
 
     def cancel(self, pid: int, secret: int) -> None:
         connection = self.registry.find(pid, secret)
-        if connection is None:
-            log.info("cancel request for an unknown backend", extra=fields(backend_pid=pid))
+        if connection is not None:
+            connection.cancel()
             return
-        connection.cancel()
+        upstream = self.relayed_keys.upstream(pid, secret)
+        if upstream is not None:
+            # A relayed session's key is the leader's: pass the request on to it.
+            asyncio.ensure_future(pgproxy.forward_cancel(upstream, pid, secret))
+            return
+        log.info("cancel request for an unknown backend", extra=fields(backend_pid=pid))
+
+    def activity(self) -> list[dict[str, object]]:
+        """The sessions this node serves itself (pg_stat_activity); relays are not included."""
+        return [c.activity() for c in self._tasks.values() if c.session is not None]
 
     async def stop(self) -> None:
         if self._listener is None:
@@ -678,4 +735,5 @@ class PgServer:
                 await asyncio.gather(*pending, return_exceptions=True)
         await self._listener.wait_closed()
         self._listener = None
+        self.workers.shutdown()
         log.info("postgres protocol stopped", extra=fields(connections_closed=len(tasks)))

@@ -9,11 +9,8 @@ The server side of the protocol in two halves:
   (untyped packets: StartupMessage, SSLRequest, GSSENCRequest,
   CancelRequest) and switches to the *regular phase* (a type byte, then a
   length) after the StartupMessage.
-* Module-level functions build backend messages as `bytes` (AuthenticationOk,
-  ParameterStatus, BackendKeyData, ReadyForQuery, RowDescription, DataRow,
-  CommandComplete, EmptyQueryResponse, ErrorResponse, NoticeResponse, ...).
-  `RowEncoder` is the hot path: it frames one DataRow per result row with a
-  single `bytes.join`.
+* The backend messages, built as `bytes`, live in node/pgbackend.py and are
+  re-exported here, so `pgwire` is the one import for both directions.
 
 Invariants:
 
@@ -28,20 +25,19 @@ Invariants:
 * A message that is framed correctly but whose text is not valid UTF-8
   raises a non-fatal `QuorumError` (22021) after the frame was consumed, so
   the connection stays usable.
-* Frontend decoders are a table keyed by type byte (`_DECODERS`); the
-  extended query protocol (Parse/Bind/Describe/Execute/Sync/Flush/Close) is
-  already decoded, so supporting it is a matter of handling those messages in
-  the server and adding their backend replies here.
+* Frontend decoders are a table keyed by type byte (`_DECODERS`), each with
+  its own length limit: the simple and extended query protocol, COPY's
+  CopyData/CopyDone/CopyFail and the authentication exchange's 'p' messages
+  (kept raw: their meaning depends on the exchange in progress).
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from quorumdb.sql.result import Column
 from quorumdb.storage.errors import ProtocolViolation, QuorumError
 
 __all__ = [
@@ -69,6 +65,7 @@ __all__ = [
     "CopyData",
     "CopyDone",
     "CopyFail",
+    "PasswordMessage",
     "FrontendParser",
     "authentication_ok",
     "parameter_status",
@@ -77,6 +74,21 @@ __all__ = [
     "negotiate_protocol_version",
     "row_description",
     "RowEncoder",
+    "column_formats",
+    "parse_complete",
+    "bind_complete",
+    "close_complete",
+    "no_data",
+    "portal_suspended",
+    "parameter_description",
+    "copy_in_response",
+    "copy_out_response",
+    "copy_data",
+    "copy_done",
+    "authentication_sasl",
+    "authentication_sasl_continue",
+    "authentication_sasl_final",
+    "SSL_ACCEPTED",
     "data_row",
     "command_complete",
     "empty_query_response",
@@ -100,6 +112,9 @@ MAX_MESSAGE_BYTES: Final = 64 << 20
 _SMALL_MESSAGE_BYTES: Final = 10_000
 
 SSL_REFUSED: Final = b"N"  # the one-byte answer to SSLRequest / GSSENCRequest
+SSL_ACCEPTED: Final = b"S"  # ... when the server will now do the TLS handshake
+# PG_MAX_AUTH_TOKEN_LENGTH: the largest SASL message PostgreSQL accepts.
+_AUTH_MESSAGE_BYTES: Final = 65_535
 
 _i16 = struct.Struct("!h")
 _i32 = struct.Struct("!i")
@@ -109,11 +124,6 @@ _unpack_i16 = _i16.unpack_from
 _frame_head = struct.Struct("!ci")  # type byte, length
 _pack_head = _frame_head.pack
 _unpack_head = _frame_head.unpack_from
-_row_head = struct.Struct("!cih")  # 'D', length, column count
-_pack_row_head = _row_head.pack
-_field_desc = struct.Struct("!IhIhih")  # table oid, attnum, type oid, typlen, typmod, format
-_pack_field_desc = _field_desc.pack
-_NULL_CELL: Final = _pack_i32(-1)
 
 
 # ---- frontend messages ---------------------------------------------------------
@@ -222,6 +232,14 @@ class CopyFail:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class PasswordMessage:
+    """A 'p' message: PasswordMessage, SASLInitialResponse or SASLResponse. Which one
+    depends on the authentication exchange in progress, so the body stays raw."""
+
+    data: bytes
+
+
 FrontendMessage = (
     StartupMessage
     | SSLRequest
@@ -239,6 +257,7 @@ FrontendMessage = (
     | CopyData
     | CopyDone
     | CopyFail
+    | PasswordMessage
 )
 
 _TERMINATE = Terminate()
@@ -398,6 +417,10 @@ def _decode_copy_fail(body: bytes) -> CopyFail:
     return CopyFail(_only_cstring(body, "CopyFail"))
 
 
+def _decode_password(body: bytes) -> PasswordMessage:
+    return PasswordMessage(body)
+
+
 # type byte -> (decoder, largest allowed frame length including the length word)
 _DECODERS: dict[int, tuple[Callable[[bytes], FrontendMessage], int]] = {
     ord("Q"): (_decode_query, MAX_MESSAGE_BYTES),
@@ -412,6 +435,7 @@ _DECODERS: dict[int, tuple[Callable[[bytes], FrontendMessage], int]] = {
     ord("d"): (_decode_copy_data, MAX_MESSAGE_BYTES),
     ord("c"): (_decode_copy_done, _SMALL_MESSAGE_BYTES),
     ord("f"): (_decode_copy_fail, _SMALL_MESSAGE_BYTES),
+    ord("p"): (_decode_password, _AUTH_MESSAGE_BYTES),
 }
 
 
@@ -528,176 +552,33 @@ class FrontendParser:
             self._pos = end
 
 
-# ---- backend messages ------------------------------------------------------------
-
-
-def _message(type_byte: bytes, body: bytes) -> bytes:
-    return _pack_head(type_byte, len(body) + 4) + body
-
-
-def _cstr(text: str) -> bytes:
-    return text.encode("utf-8") + b"\0"
-
-
-_AUTHENTICATION_OK: Final = _message(b"R", _pack_i32(0))
-_EMPTY_QUERY_RESPONSE: Final = _message(b"I", b"")
-_READY: Final = {status: _message(b"Z", status.encode()) for status in ("I", "T", "E")}
-
-
-def authentication_ok() -> bytes:
-    return _AUTHENTICATION_OK
-
-
-def parameter_status(name: str, value: str) -> bytes:
-    return _message(b"S", _cstr(name) + _cstr(value))
-
-
-def backend_key_data(pid: int, secret: int) -> bytes:
-    return _message(b"K", struct.pack("!ii", pid, secret))
-
-
-def ready_for_query(status: str) -> bytes:
-    """`status`: "I" idle, "T" in a transaction block, "E" in a failed transaction block."""
-    try:
-        return _READY[status]
-    except KeyError:
-        raise ValueError(f"invalid transaction status {status!r}") from None
-
-
-def negotiate_protocol_version(newest_minor: int, unrecognized: Sequence[str]) -> bytes:
-    """The answer to a 3.x startup with x > newest_minor or with unknown `_pq_.` options."""
-    body = struct.pack("!ii", newest_minor, len(unrecognized)) + b"".join(
-        _cstr(name) for name in unrecognized
-    )
-    return _message(b"v", body)
-
-
-def row_description(columns: Sequence[Column]) -> bytes:
-    """RowDescription announcing `columns`, all in text format."""
-    parts = [b""]
-    for col in columns:
-        parts.append(_cstr(col.name))
-        parts.append(
-            _pack_field_desc(
-                col.table_oid,
-                col.column_number,
-                col.type_oid,
-                col.type_size,
-                col.type_modifier,
-                0,
-            )
-        )
-    body = b"".join(parts)
-    return _pack_head(b"T", len(body) + 6) + _i16.pack(len(columns)) + body
-
-
-class RowEncoder:
-    """Frames result rows as DataRow messages in text format.
-
-    Built once per result (it captures each column's `encode_text`), then
-    called per row; a value of None is SQL NULL (length -1).
-    """
-
-    __slots__ = ("_encoders", "_count")
-
-    def __init__(self, columns: Sequence[Column]) -> None:
-        self._encoders = tuple(col.encode_text for col in columns)
-        self._count = len(self._encoders)
-
-    def encode(self, row: Sequence[object]) -> bytes:
-        parts = [b""]
-        size = 6
-        append = parts.append
-        for encode_text, value in zip(self._encoders, row, strict=True):
-            if value is None:
-                append(_NULL_CELL)
-                size += 4
-            else:
-                cell = encode_text(value)
-                n = len(cell)
-                append(_pack_i32(n))
-                append(cell)
-                size += 4 + n
-        parts[0] = _pack_row_head(b"D", size, self._count)
-        return b"".join(parts)
-
-
-def data_row(cells: Iterable[bytes | None]) -> bytes:
-    """A DataRow from already-encoded cells (None = NULL). Not the hot path; see RowEncoder."""
-    parts = [b""]
-    count = 0
-    for cell in cells:
-        count += 1
-        parts.append(_NULL_CELL if cell is None else _pack_i32(len(cell)) + cell)
-    body = b"".join(parts)
-    return _pack_row_head(b"D", len(body) + 6, count) + body
-
-
-def command_complete(tag: str) -> bytes:
-    return _message(b"C", _cstr(tag))
-
-
-def empty_query_response() -> bytes:
-    return _EMPTY_QUERY_RESPONSE
-
-
-def _fields(
-    severity: str,
-    sqlstate: str,
-    message: str,
-    detail: str | None,
-    hint: str | None,
-    position: int | None,
-) -> bytes:
-    parts = [
-        b"S" + _cstr(severity),
-        b"V" + _cstr(severity),
-        b"C" + _cstr(sqlstate),
-        b"M" + _cstr(message),
-    ]
-    if detail is not None:
-        parts.append(b"D" + _cstr(detail))
-    if hint is not None:
-        parts.append(b"H" + _cstr(hint))
-    if position is not None:
-        parts.append(b"P" + _cstr(str(position)))
-    parts.append(b"\0")
-    return b"".join(parts)
-
-
-def error_response(
-    severity: str,
-    sqlstate: str,
-    message: str,
-    *,
-    detail: str | None = None,
-    hint: str | None = None,
-    position: int | None = None,
-) -> bytes:
-    """ErrorResponse with fields S and V (severity), C (SQLSTATE), M, and D/H/P when given."""
-    return _message(b"E", _fields(severity, sqlstate, message, detail, hint, position))
-
-
-def notice_response(
-    severity: str,
-    sqlstate: str,
-    message: str,
-    *,
-    detail: str | None = None,
-    hint: str | None = None,
-    position: int | None = None,
-) -> bytes:
-    """NoticeResponse: the same fields as ErrorResponse, message type 'N'."""
-    return _message(b"N", _fields(severity, sqlstate, message, detail, hint, position))
-
-
-def error_response_for(error: QuorumError, *, severity: str | None = None) -> bytes:
-    """The ErrorResponse for `error`; `severity` overrides its own (FATAL at startup)."""
-    return error_response(
-        severity or error.severity,
-        error.sqlstate,
-        error.message,
-        detail=error.detail,
-        hint=error.hint,
-        position=error.position,
-    )
+# The backend messages live in node/pgbackend.py; `pgwire` is the one import for both.
+from .pgbackend import (  # noqa: E402
+    RowEncoder,
+    authentication_ok,
+    authentication_sasl,
+    authentication_sasl_continue,
+    authentication_sasl_final,
+    backend_key_data,
+    bind_complete,
+    close_complete,
+    column_formats,
+    command_complete,
+    copy_data,
+    copy_done,
+    copy_in_response,
+    copy_out_response,
+    data_row,
+    empty_query_response,
+    error_response,
+    error_response_for,
+    negotiate_protocol_version,
+    no_data,
+    notice_response,
+    parameter_description,
+    parameter_status,
+    parse_complete,
+    portal_suspended,
+    ready_for_query,
+    row_description,
+)

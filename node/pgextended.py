@@ -1,0 +1,213 @@
+"""The extended query protocol on a connection: Parse, Bind, Describe, Execute, Close,
+Flush and Sync (a mixin of pgserver's `_Connection`).
+
+Message by message (PostgreSQL's protocol-flow chapter):
+
+* Parse -> ParseComplete; Bind -> BindComplete; Close -> CloseComplete;
+* Describe S -> ParameterDescription, then RowDescription (text formats) or
+  NoData; Describe P -> RowDescription in the formats chosen at Bind, or NoData;
+* Execute -> DataRow... then CommandComplete, or PortalSuspended when the row
+  limit stopped it with rows left, EmptyQueryResponse for an empty query,
+  or the COPY sub-protocol (node/pgcopy.py); no RowDescription (the client
+  asked for one with Describe if it wanted it);
+* Sync -> ends the implicit transaction, then ReadyForQuery; Flush sends
+  what is buffered.
+
+Invariants:
+
+* After an error, every message up to the next Sync is discarded, and the
+  ErrorResponse is flushed at once (as PostgreSQL does) so a client that
+  waits for a reply before sending Sync sees it.
+* Nothing is flushed between messages otherwise: a pipelining client gets
+  one write per Sync (or per `_FLUSH_BYTES` of rows, or at Flush).
+* The SQL semantics (transactions, portals, parameter decoding) belong to
+  the session (`quorumdb.sql.client.ClientSession`); this module only maps
+  messages to its calls and its answers to messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from quorumdb.sql.result import Column
+from quorumdb.storage.errors import InternalError, ProtocolViolation, QuorumError
+
+from . import pgwire
+from .pgcancel import StatementCanceled
+
+if TYPE_CHECKING:
+    from .pgserver import PgServer
+
+__all__ = ["ExtendedSession", "ExtendedQueries"]
+
+
+class ExtendedSession(Protocol):
+    """What the extended protocol needs from a session (sql/client.py)."""
+
+    async def parse(self, name: str, sql: str, param_oids: Sequence[int]) -> Any: ...
+
+    def describe_statement(self, name: str) -> Any: ...
+
+    async def bind(
+        self,
+        portal_name: str,
+        statement_name: str,
+        param_formats: Sequence[int],
+        values: Sequence[bytes | None],
+        result_formats: Sequence[int],
+    ) -> Any: ...
+
+    def describe_portal(self, name: str) -> tuple[tuple[Column, ...] | None, tuple[int, ...]]: ...
+
+    async def execute_portal(self, name: str, max_rows: int) -> Any: ...
+
+    def close_statement(self, name: str) -> None: ...
+
+    def close_portal(self, name: str) -> None: ...
+
+    async def sync(self) -> None: ...
+
+
+def supports_extended(session: object) -> bool:
+    return callable(getattr(session, "execute_portal", None))
+
+
+class ExtendedQueries:
+    """Handlers for the extended-protocol messages (mixed into `_Connection`)."""
+
+    # Provided by pgserver._Connection.
+    _server: PgServer
+    _session: Any
+    _skip_until_sync: bool
+    _send: Any
+    _flush: Any
+    _ready: Any
+    _fields: Any
+    _stream_rows: Any
+    _copy_statement: Any
+    _statement_starts: Any
+    _statement_ends: Any
+    _cancelled_by_request: Any
+    query: str
+
+    async def _extended(self, message: pgwire.FrontendMessage) -> None:
+        """Handle one extended-protocol message (not Sync: see `_sync`)."""
+        session = self._session
+        try:
+            if isinstance(message, pgwire.Parse):
+                await session.parse(message.statement, message.query, message.param_types)
+                self._send(pgwire.parse_complete())
+            elif isinstance(message, pgwire.Bind):
+                await session.bind(
+                    message.portal,
+                    message.statement,
+                    message.param_formats,
+                    message.params,
+                    message.result_formats,
+                )
+                columns, formats = session.describe_portal(message.portal)
+                if columns is not None:
+                    # Validate the formats now: a bad count or a type without a binary
+                    # format is Bind's error, as in PostgreSQL.
+                    pgwire.RowEncoder(columns, pgwire.column_formats(formats, len(columns)))
+                self._send(pgwire.bind_complete())
+            elif isinstance(message, pgwire.Describe):
+                self._describe(message)
+            elif isinstance(message, pgwire.Execute):
+                await self._execute(message)
+            elif isinstance(message, pgwire.Close):
+                if message.kind == "S":
+                    session.close_statement(message.name)
+                else:
+                    session.close_portal(message.name)
+                self._send(pgwire.close_complete())
+            elif isinstance(message, pgwire.Flush):
+                await self._flush()
+            else:  # pragma: no cover - the dispatcher only routes the types above
+                raise ProtocolViolation(f"unexpected message {type(message).__name__}")
+        except ProtocolViolation:
+            raise
+        except QuorumError as exc:
+            await self._extended_failed(exc)
+        except asyncio.CancelledError:
+            if not self._cancelled_by_request():
+                raise
+            await self._extended_failed(StatementCanceled())
+
+    def _describe(self, message: pgwire.Describe) -> None:
+        session = self._session
+        if message.kind == "S":
+            description = session.describe_statement(message.name)
+            self._send(pgwire.parameter_description(description.param_oids))
+            columns = description.columns
+            formats: tuple[int, ...] = ()
+        else:
+            columns, chosen = session.describe_portal(message.name)
+            formats = pgwire.column_formats(chosen, len(columns)) if columns is not None else ()
+        if columns is None:
+            self._send(pgwire.no_data())
+        else:
+            self._send(pgwire.row_description(columns, formats))
+
+    async def _execute(self, message: pgwire.Execute) -> None:
+        self._statement_starts(None)
+        try:
+            await self._execute_steps(message)
+        finally:
+            self._statement_ends()
+
+    async def _execute_steps(self, message: pgwire.Execute) -> None:
+        session = self._session
+        step = await session.execute_portal(message.portal, message.max_rows)
+        self.query = step.portal.statement.sql or self.query
+        result = step.result
+        for notice in result.notices:
+            self._send(pgwire.notice_response(notice.severity, notice.sqlstate, notice.message))
+        if result.empty:
+            self._send(pgwire.empty_query_response())
+            return
+        copy = getattr(result, "copy", None)
+        if copy is not None:
+            await self._copy_statement(result)
+            return
+        columns = result.columns
+        if columns is not None:
+            _, chosen = session.describe_portal(message.portal)
+            encoder = pgwire.RowEncoder(columns, pgwire.column_formats(chosen, len(columns)))
+            await self._stream_rows(step.rows, encoder.encode, step.offload)
+        else:
+            for _ in step.rows:  # the statement may do its work while rows are consumed
+                pass
+        if step.suspended:
+            self._send(pgwire.portal_suspended())
+            return
+        tag = step.tag()
+        self._send(pgwire.command_complete(tag))
+        if self._server.stats is not None:
+            self._server.stats.statement(tag)
+
+    async def _extended_failed(self, error: QuorumError) -> None:
+        if self._server.stats is not None:
+            self._server.stats.error(error.sqlstate)
+        self._send(pgwire.error_response_for(error))
+        self._skip_until_sync = True
+        await self._flush()
+
+    async def _sync(self) -> None:
+        self._skip_until_sync = False
+        sync = getattr(self._session, "sync", None)
+        if sync is not None:
+            try:
+                await sync()
+            except QuorumError as exc:
+                if self._server.stats is not None:
+                    self._server.stats.error(exc.sqlstate)
+                self._send(pgwire.error_response_for(exc))
+            except Exception:
+                self._send(pgwire.error_response_for(InternalError("internal error at Sync")))
+                raise
+        self._ready()
+        await self._flush()
+
