@@ -58,9 +58,10 @@ USER quorumdb
 WORKDIR /var/lib/quorumdb
 # PostgreSQL, gRPC (cluster-cli, statement forwarding), Raft, HTTP (/metrics, /healthz).
 EXPOSE 5432 6432 7432 8432
-# Healthy = the PostgreSQL port accepts a connection, on the port QUORUMDB_PG_LISTEN names.
-# To become: an HTTP GET of /healthz on the HTTP port, once the node serves it.
+# Healthy = GET /healthz on the HTTP port (QUORUMDB_HTTP_LISTEN) answers 200: the process
+# runs and serves. Deliberately not /readyz: a node cut off from the majority is alive,
+# and restarting it would not help (use /readyz for load balancers and orchestrators).
 HEALTHCHECK --interval=5s --timeout=3s --start-period=60s --retries=3 \
-    CMD ["python3", "-c", "import os, socket; h, _, p = os.environ.get('QUORUMDB_PG_LISTEN', '127.0.0.1:5432').rpartition(':'); h = h.strip('[]'); socket.create_connection(('127.0.0.1' if h in ('', '0.0.0.0', '::') else h, int(p)), 2).close()"]
+    CMD ["python3", "-c", "import os, urllib.request; h, _, p = os.environ.get('QUORUMDB_HTTP_LISTEN', '127.0.0.1:8432').rpartition(':'); h = h.strip('[]'); h = '127.0.0.1' if h in ('', '0.0.0.0', '::') else h; h = f'[{h}]' if ':' in h else h; urllib.request.urlopen(f'http://{h}:{p}/healthz', timeout=2).close()"]
 # `quorumdb serve` handles SIGTERM itself (clean shutdown, RocksDB closed), so it can be PID 1.
 ENTRYPOINT ["quorumdb", "serve"]

@@ -125,6 +125,7 @@ class LeadershipGuard:
         self._lease_term = -1
         self._lease_until = 0.0
         self._lease_blocked_until = 0.0
+        self._lease_blocked_term = -1  # the block only holds in the term the transfer began
         self._stale_notice_at: dict[Hashable, float] = {}
 
     # ---- stickiness ----------------------------------------------------------
@@ -287,7 +288,8 @@ class LeadershipGuard:
         term = view.term()
         if self._lease_term != term:
             self._reset_lease(term)
-        if now < self._lease_blocked_until or not view.leader_ready():
+        blocked = now < self._lease_blocked_until and self._lease_blocked_term == term
+        if blocked or not view.leader_ready():
             self._lease_until = 0.0
             return
         peers = list(view.voting_peers())
@@ -304,8 +306,10 @@ class LeadershipGuard:
         self._lease_until = 0.0
 
     def end_lease(self, now: float, until: float) -> None:
-        """A leadership transfer started: no lease until `until` (or `resume_lease`)."""
+        """A leadership transfer started: no lease until `until` (or `resume_lease`) in this
+        term. Leading again later means a new term, where the block no longer applies."""
         self._lease_blocked_until = until
+        self._lease_blocked_term = self._view.term()
         self._lease_until = 0.0
 
     def resume_lease(self, now: float) -> None:

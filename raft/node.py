@@ -355,6 +355,11 @@ class RaftNode:
     def commit_index(self) -> int:
         return self._core.commit_index()
 
+    def leader_commit_index(self) -> int | None:
+        """The leader's commit index as last heard from it (None before that): a follower
+        whose commit index reached it has every entry the leader had committed then."""
+        return self._core.leader_commit_index()
+
     def _wait_for(self, predicate: Callable[[], object], timeout: float) -> object:
         if predicate():
             return True

@@ -443,6 +443,11 @@ class Core(SyncObj):
     def commit_index(self) -> int:
         return self._SyncObj__raftCommitIndex  # type: ignore[no-any-return]
 
+    def leader_commit_index(self) -> int | None:
+        """The leader's commit index as of its last append_entries (this node's own on a
+        leader); None until a leader has been heard from."""
+        return self._SyncObj__leaderCommitIndex  # type: ignore[no-any-return]
+
     def last_applied(self) -> int:
         return self._SyncObj__raftLastApplied  # type: ignore[no-any-return]
 
@@ -480,6 +485,7 @@ _REQUIRED_INTERNALS = (
     "_SyncObj__raftElectionDeadline",
     "_SyncObj__transferInProgress",
     "_SyncObj__raftCommitIndex",
+    "_SyncObj__leaderCommitIndex",
     "_SyncObj__raftLastApplied",
     "_SyncObj__raftNextIndex",
     "_SyncObj__raftMatchIndex",

@@ -125,6 +125,17 @@ def compose_cluster(quorumdb_image: str, docker_run_id: str) -> Iterator[Compose
     Torn down with its networks and volumes however the test ends, including
     when the nodes never become healthy.
     """
+    yield from _compose_cluster(quorumdb_image, docker_run_id)
+
+
+@pytest.fixture(scope="module")
+def compose_module_cluster(quorumdb_image: str, docker_run_id: str) -> Iterator[ComposeProject]:
+    """`compose_cluster` shared by the tests of one module; each test must leave the three
+    nodes running and healthy, as it found them."""
+    yield from _compose_cluster(quorumdb_image, docker_run_id)
+
+
+def _compose_cluster(quorumdb_image: str, docker_run_id: str) -> Iterator[ComposeProject]:
     command = compose_command()
     if command is None:
         pytest.skip("Docker compose tests need `docker compose` or `docker-compose`")

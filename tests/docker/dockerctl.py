@@ -35,6 +35,8 @@ __all__ = [
     "create_volume",
     "wait_healthy",
     "remove_labelled",
+    "docker_exec",
+    "networks_of",
 ]
 
 TEST_RUN_LABEL = "org.quorumdb.test-run"
@@ -82,6 +84,29 @@ def _run(
             f"{' '.join(argv)} exited with {done.returncode}:\n{done.stdout}{done.stderr}".rstrip()
         )
     return done.stdout
+
+
+def docker_exec(
+    container_id: str, *args: str, timeout: float = COMMAND_TIMEOUT
+) -> subprocess.CompletedProcess[str]:
+    """`docker exec CONTAINER ARGS` without a TTY; the caller checks the exit code."""
+    try:
+        return subprocess.run(
+            ["docker", "exec", container_id, *args], capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise DockerError(
+            f"docker exec {container_id} {' '.join(args)} did not finish in {timeout}s"
+        ) from exc
+
+
+def networks_of(container_id: str) -> dict[str, list[str]]:
+    """The container's networks and its DNS aliases on each."""
+    info = json.loads(docker("inspect", container_id))[0]
+    return {
+        name: list(settings.get("Aliases") or [])
+        for name, settings in info["NetworkSettings"]["Networks"].items()
+    }
 
 
 def engine_problem() -> str | None:
