@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 DURATION ?= 60
+RUNS ?= 1
 
 .PHONY: run test venv proto lint bench bench-quick chaos clean postgres
 
@@ -40,8 +41,14 @@ bench: $(STAMP) postgres
 bench-quick: $(STAMP) postgres
 	$(BIN)/python -m bench.run --quick
 
+## make chaos [DURATION=60] [RUNS=1]: every fault-injection scenario, DURATION seconds of
+## faults each, RUNS times in a row (stops at the first failing run; its histories and
+## node logs are kept in tests/chaos/artifacts/)
 chaos: $(STAMP)
-	QUORUMDB_CHAOS_DURATION=$(DURATION) $(BIN)/python -m pytest tests/chaos -m chaos $(PYTEST_ARGS)
+	@for run in $$(seq $(RUNS)); do \
+		echo "== chaos run $$run of $(RUNS), $(DURATION)s per scenario"; \
+		QUORUMDB_CHAOS_DURATION=$(DURATION) $(BIN)/python -m pytest tests/chaos -m chaos $(PYTEST_ARGS) || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

@@ -1,0 +1,331 @@
+"""The nemesis: faults injected on a schedule while the workloads run.
+
+Each nemesis is a loop over `Faults` (kill -9, SIGSTOP/SIGCONT, restart,
+partitions through the `Network`'s proxies, membership changes) that runs on
+its own thread until `Faults.stop` is set, then returns; `Faults.heal` then
+undoes whatever is still in effect (heals the network, resumes paused nodes,
+starts killed members). Every action is recorded as an ``info`` entry in the
+histories, so a saved history shows when each fault began and ended. The
+waits between actions are the schedule itself (random within bounds drawn
+from the run's seeded rng), not waits for conditions.
+
+The nemeses:
+
+* `LeaderKill`: kill -9 the leader every few seconds, restart it a moment later;
+* `LeaderPause`: SIGSTOP the leader for longer than the election timeout
+  (the others elect a new leader meanwhile), then SIGCONT it - half the time
+  into a partition that keeps it from hearing about the new term for a
+  while: it must neither acknowledge a write nor serve a linearizable read
+  as a deposed leader;
+* `Partitions`: random halves, the leader isolated, or the leader's outgoing
+  links only (one-way), in stall or reset mode, then healed;
+* `RestartAll`: kill -9 every node at once and start them again;
+* `SnapshotKills`: with tiny --snapshot-entries every node writes snapshots
+  constantly; kill nodes while a snapshot is being taken, received or
+  installed, or at random, some twice in a row while they catch up (from a
+  snapshot, when they fell behind the compacted log);
+
+Membership changes are in membership.py.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from .cluster import ChaosCluster
+from .proxy import Network
+from .verdict import Verdict
+
+__all__ = [
+    "Faults",
+    "Nemesis",
+    "LeaderKill",
+    "LeaderPause",
+    "Partitions",
+    "RestartAll",
+    "SnapshotKills",
+    "nemesis_verdict",
+]
+
+
+class Faults:
+    """The nemesis' hands: every action on the cluster, recorded."""
+
+    def __init__(
+        self,
+        cluster: ChaosCluster,
+        network: Network,
+        rng: random.Random,
+        record: Callable[[str, Any], None],
+    ) -> None:
+        self.cluster = cluster
+        self.network = network
+        self.rng = rng
+        self.record = record
+        self.stop = threading.Event()
+        self.counts: dict[str, int] = {}
+
+    def wait(self, low: float, high: float) -> bool:
+        """Wait a random time in [low, high]; True if the run is over."""
+        return self.stop.wait(self.rng.uniform(low, high))
+
+    def note(self, action: str, value: Any) -> None:
+        """Count and record an action."""
+        self.counts[action] = self.counts.get(action, 0) + 1
+        self.record(action, value)
+
+    def members(self) -> list[int]:
+        return [n.index for n in self.cluster.members()]
+
+    def leader(self) -> int | None:
+        """The member that leads, or None (recorded: a nemesis that wanted one skips a beat)."""
+        roles = self.cluster.roles()
+        leaders = [i for i, role in roles.items() if role == "leader"]
+        if len(leaders) != 1:
+            self.record("no-leader", {str(i): role for i, role in roles.items()})
+            return None
+        return leaders[0]
+
+    def kill(self, *nodes: int) -> None:
+        self.note("kill", list(nodes))
+        self.cluster.kill(*nodes)
+
+    def start(self, *nodes: int) -> None:
+        self.note("start", list(nodes))
+        self.cluster.start(*nodes)
+
+    def pause(self, node: int) -> None:
+        self.note("pause", node)
+        self.cluster.pause(node)
+
+    def resume(self, node: int) -> None:
+        self.note("resume", node)
+        self.cluster.resume(node)
+
+    def partition(self, groups: list[set[int]], mode: str) -> None:
+        self.note("partition", {"groups": [sorted(g) for g in groups], "mode": mode})
+        self.network.partition(groups, mode)
+
+    def cut(self, links: list[tuple[int, int]], mode: str) -> None:
+        self.note("cut", {"links": [list(link) for link in links], "mode": mode})
+        self.network.cut(links, mode)
+
+    def heal_network(self) -> None:
+        self.note("heal", None)
+        self.network.heal()
+
+    def heal(self) -> None:
+        """Undo every fault still in effect: the network, paused and killed members."""
+        self.heal_network()
+        for node in self.cluster.members():
+            if node.paused:
+                self.resume(node.index)
+        down = [n.index for n in self.cluster.members() if not n.alive()]
+        if down:
+            self.start(*down)
+
+
+class Nemesis(Protocol):
+    name: str
+    # Actions (`Faults.counts`) the run must have done, each group at least one of its
+    # names: a scenario whose faults never happened proves nothing.
+    required: tuple[tuple[str, ...], ...]
+
+    def run(self, faults: Faults) -> None:
+        """Inject faults until `faults.stop` is set."""
+        ...
+
+
+def nemesis_verdict(nemesis: Nemesis, faults: Faults) -> Verdict:
+    verdict = Verdict("nemesis", stats=dict(faults.counts))
+    for group in nemesis.required:
+        if not any(faults.counts.get(name) for name in group):
+            verdict.anomaly("fault never injected", expected=" or ".join(group))
+    return verdict
+
+
+class LeaderKill:
+    name = "leader-kill"
+    required = (("kill",),)
+
+    def __init__(
+        self, every: tuple[float, float] = (2.0, 4.0), down: tuple[float, float] = (0.3, 2.0)
+    ) -> None:
+        self.every, self.down = every, down
+
+    def run(self, faults: Faults) -> None:
+        while not faults.wait(*self.every):
+            leader = faults.leader()
+            if leader is None:
+                continue
+            faults.kill(leader)
+            stopping = faults.wait(*self.down)
+            faults.start(leader)
+            if stopping:
+                return
+
+
+class LeaderPause:
+    name = "leader-pause"
+    required = (("pause",),)
+
+    def __init__(
+        self,
+        every: tuple[float, float] = (1.0, 2.5),
+        paused: tuple[float, float] = (3.0, 6.0),
+        isolated: tuple[float, float] = (0.5, 2.0),
+    ) -> None:
+        # The election timeout is 1-2 s: a pause of 3 s or more always outlives it.
+        self.every, self.paused, self.isolated = every, paused, isolated
+
+    def run(self, faults: Faults) -> None:
+        while not faults.wait(*self.every):
+            leader = faults.leader()
+            if leader is None:
+                continue
+            faults.pause(leader)
+            stopping = faults.wait(*self.paused)
+            if faults.rng.random() < 0.5:
+                # Half the time it wakes up cut off from the others: it cannot learn of the
+                # new term, and believes it still leads until check-quorum steps it down.
+                others = set(faults.members()) - {leader}
+                faults.partition([{leader}, others], "stall")
+                faults.resume(leader)
+                stopping = faults.wait(*self.isolated) or stopping
+                faults.heal_network()
+            else:
+                faults.resume(leader)
+            if stopping:
+                return
+
+
+class Partitions:
+    name = "partition"
+    required = (("partition", "cut"),)
+
+    def __init__(
+        self, every: tuple[float, float] = (1.5, 3.0), held: tuple[float, float] = (2.5, 5.0)
+    ) -> None:
+        self.every, self.held = every, held
+
+    def run(self, faults: Faults) -> None:
+        rng = faults.rng
+        while not faults.wait(*self.every):
+            members = faults.members()
+            mode = rng.choice(("stall", "stall", "reset"))
+            kind = rng.choice(("halves", "isolate-leader", "isolate-leader", "one-way"))
+            if kind == "halves":
+                shuffled = rng.sample(members, len(members))
+                minority = set(shuffled[: len(members) // 2])
+            else:
+                leader = faults.leader()
+                if leader is None:
+                    continue
+                minority = {leader}
+            majority = set(members) - minority
+            if kind == "one-way":
+                faults.cut([(a, b) for a in minority for b in majority], mode)
+            else:
+                faults.partition([minority, majority], mode)
+            stopping = faults.wait(*self.held)
+            faults.heal_network()
+            if stopping:
+                return
+
+
+class RestartAll:
+    name = "restart-all"
+    required = (("kill",),)
+
+    def __init__(
+        self, every: tuple[float, float] = (2.5, 4.5), down: tuple[float, float] = (0.1, 1.0)
+    ) -> None:
+        self.every, self.down = every, down
+
+    def run(self, faults: Faults) -> None:
+        while not faults.wait(*self.every):
+            members = faults.members()
+            faults.kill(*members)
+            stopping = faults.wait(*self.down)
+            faults.start(*members)
+            if stopping:
+                return
+
+
+class SnapshotKills:
+    """Kill nodes that write snapshots all the time (tiny --snapshot-entries).
+
+    Half the kills are aimed: the victim's snapshot directory is watched until a
+    snapshot is in progress there - being taken (``tmp-*``), received
+    (``incoming-*``) or installed (``restore-*``) - and the node is killed at
+    that moment. The rest land at random; some victims are killed again while
+    they catch up, which after a long enough absence means from a snapshot.
+    """
+
+    name = "snapshot-kill"
+    required = (("kill-during-snapshot",),)
+
+    def __init__(
+        self, every: tuple[float, float] = (0.8, 2.5), down: tuple[float, float] = (0.3, 4.0)
+    ) -> None:
+        self.every, self.down = every, down
+
+    def run(self, faults: Faults) -> None:
+        rng = faults.rng
+        aimed = 0  # kills that landed while a snapshot was in progress
+        while not faults.wait(*self.every):
+            victim = rng.choice(faults.members())
+            # Aim until one kill has landed mid-snapshot (a short run has only a few
+            # kills, and the scenario is about exactly that), then half the time.
+            if aimed == 0 or rng.random() < 0.5:
+                work = _snapshot_in_progress(
+                    faults.cluster.nodes[victim].data_dir, faults.stop, 3.0
+                )
+                if work is not None:
+                    aimed += 1
+                    faults.note("kill-during-snapshot", {"node": victim, "saw": work})
+            faults.kill(victim)
+            stopping = faults.wait(*self.down)
+            faults.start(victim)
+            if stopping:
+                return
+            if rng.random() < 0.5:
+                # Again while it is catching up (installing a snapshot, if it fell behind).
+                if faults.wait(0.2, 1.2):
+                    return
+                work = _snapshot_in_progress(
+                    faults.cluster.nodes[victim].data_dir, faults.stop, 1.0
+                )
+                if work is not None:
+                    aimed += 1
+                    faults.note("kill-during-snapshot", {"node": victim, "saw": work})
+                faults.kill(victim)
+                stopping = faults.wait(0.2, 1.0)
+                faults.start(victim)
+                if stopping:
+                    return
+
+
+_IN_PROGRESS = ("tmp-", "incoming-", "restore-")
+
+
+def _snapshot_in_progress(data_dir: str, stop: threading.Event, timeout: float) -> str | None:
+    """Poll the node's snapshot directory (every millisecond, up to `timeout`) until a
+    snapshot is being written there; returns that entry's name, or None."""
+    root = os.path.join(data_dir, "raft", "snapshots")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not stop.is_set():
+        try:
+            names = os.listdir(root)
+        except OSError:
+            names = []
+        for name in names:
+            if name.startswith(_IN_PROGRESS):
+                return name
+        time.sleep(0.001)
+    return None

@@ -1,0 +1,32 @@
+"""Every chaos scenario, all workloads at once, checked (tests/chaos/runner.py).
+
+A short run of each is part of `make test`; `make chaos DURATION=60` runs
+them longer. A failing run leaves its histories and the nodes' logs under
+tests/chaos/artifacts/.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .runner import run_scenario
+from .scenarios import SCENARIOS, chaos_duration, default_workloads
+
+DURATION = chaos_duration()
+
+pytestmark = [
+    pytest.mark.chaos,
+    pytest.mark.cluster,
+    pytest.mark.timeout(int(DURATION) + 240),
+]
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_scenario(name: str, tmp_path) -> None:
+    scenario = SCENARIOS[name]
+    reason = scenario.unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+    result = run_scenario(scenario, default_workloads(), root=str(tmp_path), duration=DURATION)
+    print(result.report())
+    assert result.valid, result.report()
