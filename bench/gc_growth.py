@@ -10,9 +10,16 @@ stored versions (live, shadowed and deleted), RocksDB's size (SST files plus
 memtables; deleted versions leave tombstones until compaction) and the
 throughput. The run without GC is the anchor.
 
-    python -m bench.gc_growth                  # about 40 s: 20 s per mode
-    python -m bench.gc_growth --minutes 10     # 10 minutes per mode
+    python -m bench.gc_growth                          # about 40 s: 20 s per mode
+    python -m bench.gc_growth --minutes 10             # 10 minutes per mode
+    python -m bench.gc_growth --minutes 10 --anchor-seconds 120
     python -m bench.gc_growth --json out.json
+
+The figure that matters is *growth*: the largest store size (and version
+count) after the warm-up (the first tenth of the run, at least one sample)
+divided by the largest during it. With GC the store should stay flat, well
+within 2x; without it, it grows with the number of commits. `bench.run`
+runs this as its `gc` workload (10 minutes with GC in `--full`).
 
 Measured, not asserted: the figures go to stdout (and `--json`).
 """
@@ -32,7 +39,7 @@ from quorumdb.sql.gc import GarbageCollector
 from quorumdb.sql.session import Database, Session
 from quorumdb.storage import MVCC, RocksEngine
 
-__all__ = ["main", "Sample", "run_mode"]
+__all__ = ["main", "Sample", "Growth", "growth", "run_mode"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +49,53 @@ class Sample:
     versions: int
     store_bytes: int
     gc_steps: int
+
+
+@dataclass(frozen=True, slots=True)
+class Growth:
+    """How much the store grew after the warm-up: peak after it / peak during it."""
+
+    warmup_seconds: float
+    bytes_during_warmup: int
+    bytes_after_warmup: int
+    versions_during_warmup: int
+    versions_after_warmup: int
+    commits: int
+
+    @property
+    def bytes_ratio(self) -> float:
+        return self.bytes_after_warmup / max(self.bytes_during_warmup, 1)
+
+    @property
+    def versions_ratio(self) -> float:
+        return self.versions_after_warmup / max(self.versions_during_warmup, 1)
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {
+            **asdict(self),
+            "bytes_ratio": round(self.bytes_ratio, 3),
+            "versions_ratio": round(self.versions_ratio, 3),
+        }
+
+
+def growth(samples: list[Sample], warmup_fraction: float = 0.1) -> Growth:
+    """The growth of a run's samples (the first one, taken before any update, is the
+    loaded table: the warm-up window starts with it)."""
+    if len(samples) < 3:
+        raise ValueError("need at least three samples to tell warm-up from the rest")
+    end = samples[-1].seconds * warmup_fraction
+    warm = [s for s in samples if s.seconds <= end] or samples[:1]
+    if len(warm) < 2:
+        warm = samples[:2]
+    rest = samples[len(warm) :]
+    return Growth(
+        round(warm[-1].seconds, 1),
+        max(s.store_bytes for s in warm),
+        max(s.store_bytes for s in rest),
+        max(s.versions for s in warm),
+        max(s.versions for s in rest),
+        samples[-1].commits,
+    )
 
 
 async def _execute(session: Session, sql: str) -> None:
@@ -74,7 +128,8 @@ async def run_mode(
         rng = random.Random(seed)
         while time.monotonic() < stop:
             await _execute(
-                session, f"UPDATE account SET balance = balance + 1 WHERE id = {rng.randint(1, rows)}"
+                session,
+                f"UPDATE account SET balance = balance + 1 WHERE id = {rng.randint(1, rows)}",
             )
             commits += 1
             await asyncio.sleep(0)
@@ -129,26 +184,51 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="per mode (default 20)")
     parser.add_argument("--minutes", type=float, help="per mode; overrides --seconds")
+    parser.add_argument(
+        "--anchor-seconds", type=float, help="length of the run without GC (default: the same)"
+    )
+    parser.add_argument("--no-anchor", action="store_true", help="only the run with GC")
     parser.add_argument("--rows", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--sample", type=float, default=2.0, help="seconds between samples")
     parser.add_argument("--json", help="also write the samples to this file")
     args = parser.parse_args(argv)
     seconds = args.minutes * 60 if args.minutes else args.seconds
-    sample_every = max(args.sample, seconds / 60)
+    anchor_seconds = args.anchor_seconds or seconds
+    modes = [("with gc", True, seconds)]
+    if not args.no_anchor:
+        modes.append(("without gc (anchor)", False, anchor_seconds))
     results = {}
-    for mode, gc in (("with gc", True), ("without gc (anchor)", False)):
+    summary = {}
+    for mode, gc, length in modes:
         samples = asyncio.run(
             run_mode(
-                gc=gc, seconds=seconds, rows=args.rows, clients=args.clients,
-                sample_every=sample_every,
+                gc=gc, seconds=length, rows=args.rows, clients=args.clients,
+                sample_every=max(args.sample, length / 60),
             )
         )  # fmt: skip
         _print(mode, samples)
         results[mode] = [asdict(s) for s in samples]
+        g = growth(samples)
+        summary[mode] = g.to_dict()
+        print(
+            f"growth after the {g.warmup_seconds:.0f} s warm-up: store {g.bytes_ratio:.2f}x "
+            f"({g.bytes_during_warmup / 1e6:.2f} -> {g.bytes_after_warmup / 1e6:.2f} MB), "
+            f"versions {g.versions_ratio:.2f}x ({g.versions_during_warmup} -> "
+            f"{g.versions_after_warmup}), {g.commits} commits"
+        )
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"rows": args.rows, "clients": args.clients, "results": results}, f, indent=1)
+            json.dump(
+                {
+                    "rows": args.rows,
+                    "clients": args.clients,
+                    "summary": summary,
+                    "results": results,
+                },
+                f,
+                indent=1,
+            )
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ class Plan:
     bulk_scale: int
     init_timeout_s: float
     raft_args: tuple[str, ...]
+    gc_seconds: float = 15.0  # the update-heavy run with MVCC GC (bench/gc_growth.py)
+    gc_anchor_seconds: float = 10.0  # the same without GC
 
 
 QUICK = Plan(
@@ -68,6 +70,8 @@ FULL = Plan(
     bulk_scale=10,
     init_timeout_s=1800.0,
     raft_args=(),
+    gc_seconds=600.0,
+    gc_anchor_seconds=120.0,
 )
 
 

@@ -249,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     say(f"{plan.name} run: {', '.join(selected)}; CPUs: {cpus.describe()}")
     try:
         cpus.pin_this_process()
-        if any(name != "raft" for name in selected):
+        if any(name not in ("raft", "gc") for name in selected):
             ctx.nodes, ctx.nodes_note = choose_nodes(args.nodes, ctx)
         for name in selected:
             say(f"== {name}")

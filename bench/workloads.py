@@ -8,6 +8,7 @@
 | failover       | how long writes stop when the leader is killed              |
 | bulk_load      | `pgbench -i` time, and the memory a node needs for it       |
 | raft           | bare pysyncobj vs our Raft adapter vs the SQL INSERT path   |
+| gc             | whether the MVCC store stays flat under updates with GC     |
 
 Every workload starts its own throwaway servers, so no workload inherits
 another's data, caches or memory peak, and returns `Row`s (see
@@ -29,10 +30,12 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -415,10 +418,59 @@ def run_raft(ctx: BenchContext) -> WorkloadResult:
     return WorkloadResult(extras={"raft_latency": {"status": "failed", "error": last_error}})
 
 
+# --- (f) MVCC garbage collection: bench/gc_growth.py ---------------------------------------------
+
+
+def run_gc(ctx: BenchContext) -> WorkloadResult:
+    """`python -m bench.gc_growth`: store growth under updates with GC (QuorumDB only; the
+    run without GC is its anchor, in the details)."""
+    seconds, anchor = ctx.plan.gc_seconds, ctx.plan.gc_anchor_seconds
+    case = f"1000 rows, 4 clients, {seconds:g} s"
+    # Shorter runs end within a few memtable flushes (16 MB each): too short to judge.
+    target = Target("quorumdb_below", 2.0) if seconds >= 300 else None
+    row = partial(
+        Row, "gc", case, "store growth after warm-up", "x", False,
+        Measurement.unavailable("PostgreSQL's vacuum is not measured here"),
+        target=target,
+    )  # fmt: skip
+    args = ["--seconds", str(seconds), "--anchor-seconds", str(anchor)]
+    say("gc: python -m bench.gc_growth " + " ".join(args))
+    with tempfile.TemporaryDirectory(prefix="gcbench-", dir=ctx.tmp_root) as tmp:
+        out = os.path.join(tmp, "gc.json")
+        try:
+            proc = subprocess.run(
+                ctx.cpus.client_command(
+                    [sys.executable, "-m", "bench.gc_growth", *args, "--json", out]
+                ),
+                capture_output=True, text=True, cwd=REPO, timeout=seconds + anchor + 600,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            return WorkloadResult([row(Measurement.failed("bench.gc_growth did not finish"))])
+        if proc.returncode != 0:
+            error = proc.stderr.strip()[-1000:] or f"exit status {proc.returncode}"
+            return WorkloadResult([row(Measurement.failed(error))])
+        with open(out) as f:
+            document = json.load(f)
+    summary = document["summary"]
+    with_gc = summary["with gc"]
+    details = {
+        "versions_ratio": with_gc["versions_ratio"],
+        "store_mb_during_warmup": round(with_gc["bytes_during_warmup"] / 1e6, 2),
+        "store_mb_after_warmup": round(with_gc["bytes_after_warmup"] / 1e6, 2),
+        "commits": with_gc["commits"],
+        "without_gc": summary.get("without gc (anchor)"),
+    }
+    return WorkloadResult(
+        [row(Measurement(with_gc["bytes_ratio"], details=details))],
+        extras={"gc_growth": summary},
+    )
+
+
 WORKLOADS: dict[str, Callable[[BenchContext], WorkloadResult]] = {
     "pgbench": run_pgbench,
     "insert_latency": run_insert_latency,
     "failover": run_failover,
     "bulk_load": run_bulk_load,
     "raft": run_raft,
+    "gc": run_gc,
 }

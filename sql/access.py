@@ -151,11 +151,14 @@ class _Path:
             count *= len(values)
         return count
 
-    def score(self) -> tuple[int, int, int]:
+    def score(self) -> tuple[int, int, int, int]:
         full = self.fixed == len(self.columns) and (self.index is None or self.index.unique)
+        bounds = (self.lower is not None) + (self.upper is not None)
         return (
-            2 if full else (1 if self.fixed or self.lower or self.upper else 0),
+            2 if full else (1 if self.fixed or bounds else 0),
             self.fixed,
+            # (a, b) with a = 1 AND b > 2 narrows the range on b: better than (a) alone.
+            bounds,
             1 if self.index is None else 0,
         )
 
