@@ -78,6 +78,7 @@ class ChaosCluster(ProcessCluster):
         super().__init__(root, 0, extra_args=["--max-connections", "1000", *(extra_args or [])])
         self.network = network
         self.crashes: list[dict[str, object]] = []
+        self._ports: set[int] = set()
         for _ in range(n):
             self._new_node(join=False)
         for node in self.nodes:
@@ -85,7 +86,7 @@ class ChaosCluster(ProcessCluster):
 
     def _new_node(self, *, join: bool) -> ChaosNode:
         index = len(self.nodes)
-        pg, grpc, raft, http, raft_proxy, pg_proxy = free_ports(6)
+        pg, grpc, raft, http, raft_proxy, pg_proxy = self._fresh_ports(6)
         node = ChaosNode(
             index,
             os.path.join(self.root, f"n{index}"),
@@ -103,6 +104,16 @@ class ChaosCluster(ProcessCluster):
         self.network.proxy("pg", index, pg_proxy, ("127.0.0.1", pg))
         self.nodes.append(node)
         return node
+
+    def _fresh_ports(self, n: int) -> list[int]:
+        """`n` free ports none of which was handed out before in this cluster: a node binds
+        its ports only when it starts, so bind(0) alone could hand one of them again, e.g.
+        to a proxy, and the node would fail to start."""
+        while True:
+            ports = free_ports(n)
+            if not set(ports) & self._ports:
+                self._ports.update(ports)
+                return ports
 
     def add_node(self) -> ChaosNode:
         """A new node that starts empty and waits to be added (--join); not started yet."""
@@ -136,10 +147,19 @@ class ChaosCluster(ProcessCluster):
             self.nodes[i].paused = False
 
     def pause(self, i: int) -> None:
+        """SIGSTOP node `i`; returns once every thread of it is stopped (a signal takes
+        effect when the process is next scheduled, not when kill() returns)."""
         node = self.nodes[i]
         if node.process is not None and node.alive():
             node.process.pause()
             node.paused = True
+            pid = node.process.pid
+            wait_until(
+                lambda: _stopped(pid) or not node.alive(),
+                timeout=10,
+                interval=0.001,
+                message=f"n{i} stopped",
+            )
 
     def resume(self, i: int) -> None:
         node = self.nodes[i]
@@ -223,3 +243,16 @@ class ChaosCluster(ProcessCluster):
             for node in self.nodes
             if node.process is not None
         )
+
+
+def _stopped(pid: int) -> bool:
+    """Every thread of process `pid` is stopped (state T in /proc)."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+        states = []
+        for task in tasks:
+            with open(f"/proc/{pid}/task/{task}/stat") as f:
+                states.append(f.read().rsplit(")", 1)[1].split()[0])
+    except OSError:
+        return False
+    return bool(states) and all(state in ("T", "t") for state in states)

@@ -12,8 +12,9 @@ from the run's seeded rng), not waits for conditions.
 The nemeses:
 
 * `LeaderKill`: kill -9 the leader every few seconds, restart it a moment later;
-* `LeaderPause`: SIGSTOP the leader for longer than the election timeout
-  (the others elect a new leader meanwhile), then SIGCONT it - half the time
+* `LeaderPause`: SIGSTOP the leader until the others have elected a new
+  leader in a newer term (recorded as ``deposed``) and for at least 3 s,
+  then SIGCONT it - half the time
   into a partition that keeps it from hearing about the new term for a
   while: it must neither acknowledge a write nor serve a linearizable read
   as a deposed leader;
@@ -100,20 +101,56 @@ class Faults:
         self.cluster.start(*nodes)
 
     def pause(self, node: int) -> None:
+        self.cluster.pause(node)  # returns once every thread of the node is stopped
         self.note("pause", node)
-        self.cluster.pause(node)
 
     def resume(self, node: int) -> None:
         self.note("resume", node)
         self.cluster.resume(node)
 
+    # Partitions, cuts and pauses are recorded once in effect, heals and resumes before
+    # they happen:
+    # the isolation checker's windows must never include a moment the fault was not on.
     def partition(self, groups: list[set[int]], mode: str) -> None:
-        self.note("partition", {"groups": [sorted(g) for g in groups], "mode": mode})
         self.network.partition(groups, mode)
+        self.note("partition", {"groups": [sorted(g) for g in groups], "mode": mode})
 
     def cut(self, links: list[tuple[int, int]], mode: str) -> None:
-        self.note("cut", {"links": [list(link) for link in links], "mode": mode})
         self.network.cut(links, mode)
+        self.note(
+            "cut",
+            {"links": [list(link) for link in links], "mode": mode, "members": self.members()},
+        )
+
+    def leader_term(self, node: int) -> int | None:
+        """The term `node` leads in, or None if it does not lead (or does not answer)."""
+        try:
+            with self.cluster.connect(node, stale=True, timeout=2) as conn:
+                role = conn.execute("SHOW quorumdb.role").fetchone()
+                term = conn.execute("SHOW quorumdb.term").fetchone()
+        except Exception:  # noqa: BLE001 - a node in trouble: the nemesis skips a beat
+            return None
+        if role is None or term is None or role[0] != "leader":
+            return None
+        return int(term[0])
+
+    def wait_new_leader(self, old: int, term: int, timeout: float) -> tuple[int, int] | None:
+        """Poll until a reachable member other than `old` leads in a term after `term`;
+        (that member, its term), or None after `timeout` or when the run is over."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.stop.is_set():
+            for node in self.cluster.members():
+                if node.index == old or not node.reachable():
+                    continue
+                try:
+                    role = self.cluster.show(node.index, "role")
+                    newer = int(self.cluster.show(node.index, "term"))
+                except Exception:  # noqa: BLE001 - busy or just killed: ask again
+                    continue
+                if role == "leader" and newer > term:
+                    return node.index, newer
+            self.stop.wait(0.05)
+        return None
 
     def heal_network(self) -> None:
         self.note("heal", None)
@@ -172,24 +209,42 @@ class LeaderKill:
 
 class LeaderPause:
     name = "leader-pause"
-    required = (("pause",),)
+    required = (("pause",), ("deposed",))
 
     def __init__(
         self,
         every: tuple[float, float] = (1.0, 2.5),
         paused: tuple[float, float] = (3.0, 6.0),
         isolated: tuple[float, float] = (0.5, 2.0),
+        election_deadline: float = 20.0,
     ) -> None:
-        # The election timeout is 1-2 s: a pause of 3 s or more always outlives it.
+        # The election timeout is 1-2 s: a pause of 3 s or more outlives it, and the pause
+        # is held longer if no new leader was elected by then.
         self.every, self.paused, self.isolated = every, paused, isolated
+        self.election_deadline = election_deadline
 
     def run(self, faults: Faults) -> None:
         while not faults.wait(*self.every):
             leader = faults.leader()
             if leader is None:
                 continue
+            term = faults.leader_term(leader)
+            if term is None:
+                continue
             faults.pause(leader)
-            stopping = faults.wait(*self.paused)
+            paused_at = time.monotonic()
+            hold = faults.rng.uniform(*self.paused)
+            # The pause lasts `hold`, and in any case until the others have elected a new
+            # leader (a loaded machine may take longer than the election timeout): only
+            # then is the resumed node a deposed leader, which the isolation checker tests.
+            elected = faults.wait_new_leader(leader, term, timeout=hold + self.election_deadline)
+            if elected is not None:
+                faults.note(
+                    "deposed",
+                    {"node": leader, "term": term, "leader": elected[0], "leader_term": elected[1]},
+                )
+            stopping = faults.stop.wait(max(0.0, paused_at + hold - time.monotonic()))
+            stopping = stopping or faults.stop.is_set()
             if faults.rng.random() < 0.5:
                 # Half the time it wakes up cut off from the others: it cannot learn of the
                 # new term, and believes it still leads until check-quorum steps it down.

@@ -14,7 +14,8 @@
    has and read every workload's final state from every replica, again if
    the applied index moved meanwhile;
 5. stop the nodes and compare the replicas' whole MVCC stores (digests);
-6. run the checkers. A run is valid only if every verdict is.
+6. run the checkers - every workload's, and the isolation checker over all
+   histories at once. A run is valid only if every verdict is.
 
 Whatever happens, every process and proxy started here is stopped. When the
 run is not valid (or QUORUMDB_CHAOS_KEEP=1) the histories (JSON lines, one
@@ -40,6 +41,7 @@ from typing import Any
 import psycopg
 from support import wait_until
 
+from .checkers.isolation import check_isolation
 from .client import Client, Watchdog
 from .cluster import ChaosCluster
 from .history import History, Op, Recorder, save_history
@@ -194,6 +196,7 @@ def run_scenario(
                 histories[workload.name].append(op)
         replicas = _replicas(cluster)
         verdicts = [w.check(histories[w.name].snapshot()) for w in workloads]
+        verdicts.append(check_isolation({w.name: histories[w.name].snapshot() for w in workloads}))
         verdicts += [availability, replicas, nemesis_verdict(nemesis, faults)]
         timings["total"] = time.monotonic() - started
     except BaseException as exc:
