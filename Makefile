@@ -6,6 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 DURATION ?= 60
 RUNS ?= 1
+RESULTS ?=
 
 .PHONY: run test venv proto lint bench bench-quick chaos clean postgres
 
@@ -43,11 +44,13 @@ bench-quick: $(STAMP) postgres
 
 ## make chaos [DURATION=60] [RUNS=1]: every fault-injection scenario, DURATION seconds of
 ## faults each, RUNS times in a row (stops at the first failing run; its histories and
-## node logs are kept in tests/chaos/artifacts/)
+## node logs are kept in tests/chaos/artifacts/); RESULTS=file appends every run's figures
+## to file as JSON lines
 chaos: $(STAMP)
 	@for run in $$(seq $(RUNS)); do \
 		echo "== chaos run $$run of $(RUNS), $(DURATION)s per scenario"; \
-		QUORUMDB_CHAOS_DURATION=$(DURATION) $(BIN)/python -m pytest tests/chaos -m chaos $(PYTEST_ARGS) || exit 1; \
+		QUORUMDB_CHAOS_DURATION=$(DURATION) QUORUMDB_CHAOS_RESULTS=$(RESULTS) \
+			$(BIN)/python -m pytest tests/chaos -m chaos $(PYTEST_ARGS) || exit 1; \
 	done
 
 clean:

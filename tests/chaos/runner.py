@@ -79,6 +79,27 @@ class RunResult:
     def valid(self) -> bool:
         return all(v.valid is True for v in self.verdicts)
 
+    def summary(self) -> dict[str, Any]:
+        """The run in figures: operations and their outcomes, faults, verdicts."""
+        outcomes = {"ok": 0, "fail": 0, "unknown": 0}
+        for verdict in self.verdicts:
+            if verdict.checker == "availability":
+                for counts in verdict.stats.values():
+                    for kind in outcomes:
+                        outcomes[kind] += counts.get(kind, 0)
+        return {
+            "scenario": self.scenario,
+            "seed": self.seed,
+            "duration": self.duration,
+            "valid": self.valid,
+            "ops": sum(outcomes.values()),
+            **outcomes,
+            "faults": self.faults,
+            "verdicts": {v.checker: v.valid for v in self.verdicts},
+            "isolation": next((v.stats for v in self.verdicts if v.checker == "isolation"), None),
+            "seconds": round(self.timings.get("total", 0.0), 1),
+        }
+
     def report(self) -> str:
         lines = [
             f"scenario {self.scenario} (seed {self.seed}, {self.duration:.0f}s): "

@@ -2,10 +2,14 @@
 
 A short run of each is part of `make test`; `make chaos DURATION=60` runs
 them longer. A failing run leaves its histories and the nodes' logs under
-tests/chaos/artifacts/.
+tests/chaos/artifacts/. QUORUMDB_CHAOS_RESULTS=<file> appends each run's figures
+to that file as a JSON line.
 """
 
 from __future__ import annotations
+
+import json
+import os
 
 import pytest
 
@@ -29,4 +33,8 @@ def test_scenario(name: str, tmp_path) -> None:
         pytest.skip(reason)
     result = run_scenario(scenario, default_workloads(), root=str(tmp_path), duration=DURATION)
     print(result.report())
+    results = os.environ.get("QUORUMDB_CHAOS_RESULTS")
+    if results:  # one JSON line per run, for tests/chaos/RESULTS.md
+        with open(results, "a") as f:
+            f.write(json.dumps(result.summary(), default=str) + "\n")
     assert result.valid, result.report()
