@@ -54,6 +54,8 @@ def format_type(oid: int | None, typmod: int | None) -> str | None:
     """PostgreSQL's format_type(oid, typmod): the SQL name of a type, with its modifier."""
     if oid is None:
         return None
+    if oid == 0:
+        return "-"
     if oid in TYPE_NAMES:
         return TYPE_NAMES[oid][1]
     try:

@@ -1,15 +1,16 @@
-"""pgbench against the cluster: `pgbench -i -s 10` loads (COPY, TRUNCATE, VACUUM, ALTER
-TABLE ADD PRIMARY KEY), then short runs with 10 clients in each protocol mode must
-finish with zero failed transactions.
+"""pgbench against the cluster: a plain `pgbench -i -s 10` (no options: COPY, TRUNCATE,
+VACUUM, ALTER TABLE ADD PRIMARY KEY with the default limits) loads, then runs with 10
+clients in each protocol mode must finish with zero failed transactions.
 
-`make test` runs each mode for RUN_SECONDS (5 s); the 30-second runs that
-give comparable figures belong to the benchmark harness (bench/).
-
-COPY loads the accounts in bounded chunks (sql/copy.py). ALTER TABLE ADD
-PRIMARY KEY still rewrites the whole table in one transaction, above the
-default quorumdb.max_transaction_bytes for -s 10 (about 1 M rows); until
-that rewrite is chunked too, the load raises the limits for its own session
-(INIT_OPTIONS).
+`make test` runs each mode for RUN_SECONDS (5 s); the issue's 30-second runs
+are `QUORUMDB_PGBENCH_SECONDS=30`. The load stays within the default
+quorumdb.max_transaction_bytes because both big steps write in bounded Raft
+entries: COPY into the table TRUNCATEd in the same block commits its chunks
+under the table's fresh storage (sql/copy.py), and ADD PRIMARY KEY rewrites
+the table into fresh storage in chunks (sql/ddl_build.py). The chunks are
+small enough that applying one never holds a replica's Raft thread near an
+election timeout, so the load also survives a busy machine without a leader
+change.
 """
 
 from __future__ import annotations
@@ -27,17 +28,16 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(600)]
 PGBENCH = shutil.which("pgbench")
 SCALE = int(os.environ.get("QUORUMDB_PGBENCH_SCALE", "10"))
 RUN_SECONDS = int(os.environ.get("QUORUMDB_PGBENCH_SECONDS", "5"))
-INIT_OPTIONS = "-c quorumdb.max_transaction_bytes=1000000000 -c quorumdb.max_session_bytes=4000000000"
 
 
-def pgbench(leader, *args: str, timeout: float = 400, options: str = "") -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+def pgbench(leader, *args: str, timeout: float = 400) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
     assert PGBENCH is not None
     return subprocess.run(
         [PGBENCH, "-h", leader.host, "-p", str(leader.port), "-U", leader.user, *args, leader.dbname],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "PGCONNECT_TIMEOUT": "10", "PGOPTIONS": options},
+        env={**os.environ, "PGCONNECT_TIMEOUT": "10", "PGOPTIONS": ""},
     )
 
 
@@ -45,7 +45,7 @@ def pgbench(leader, *args: str, timeout: float = 400, options: str = "") -> subp
 def loaded(leader):  # type: ignore[no-untyped-def]
     if PGBENCH is None:
         pytest.skip("pgbench is not installed")
-    out = pgbench(leader, "-i", "-s", str(SCALE), options=INIT_OPTIONS)
+    out = pgbench(leader, "-i", "-s", str(SCALE))
     assert out.returncode == 0, out.stdout + out.stderr
     with psycopg.connect(leader.dsn) as conn:
         assert conn.execute("SELECT count(*) FROM pgbench_accounts").fetchone() == (100_000 * SCALE,)

@@ -176,3 +176,38 @@ def test_copy_through_the_extended_protocol(server):
 def test_copy_to_or_from_a_file_is_refused(conn):
     with pytest.raises(psycopg.errors.FeatureNotSupported):
         conn.execute("COPY t FROM '/etc/passwd'")
+
+
+def test_a_pgbench_style_load_replicates_in_small_entries(server, local, monkeypatch):
+    """`pgbench -i`'s shape (BEGIN; TRUNCATE; COPY; COMMIT; then ALTER TABLE ADD PRIMARY
+    KEY) with the default limits: every replicated entry stays small, because each is
+    applied on every replica's Raft thread, which must never stall near an election
+    timeout (a leader change mid-load failed `pgbench -i -s 10` on a busy machine)."""
+    from quorumdb.sql.engine.commands import encode
+
+    sizes: list[int] = []
+    commit_now = local.engine.commit_now
+
+    def measured(command):  # type: ignore[no-untyped-def]
+        sizes.append(len(encode(command)))
+        return commit_now(command)
+
+    monkeypatch.setattr(local.engine, "commit_now", measured)
+    rows = 20_000
+    filler = " " * 84
+    data = "".join(f"{i}\t{i % 7}\t0\t{filler}\n" for i in range(1, rows + 1)).encode()
+    with psycopg.connect(server.dsn(), autocommit=True) as conn:
+        conn.execute("CREATE TABLE accounts (aid int NOT NULL, bid int, abalance int, filler char(84))")
+        conn.execute("BEGIN")
+        conn.execute("TRUNCATE accounts")
+        copy_in(conn, "COPY accounts FROM STDIN WITH (FREEZE ON)", data)
+        conn.execute("COMMIT")
+        assert len(sizes) > 4 and max(sizes) <= 512 << 10, sizes  # the COPY's chunks
+        sizes.clear()
+        conn.execute("ALTER TABLE accounts ADD PRIMARY KEY (aid)")  # the rewrite's
+        assert conn.execute("SELECT count(*), sum(aid) FROM accounts").fetchone() == (
+            rows,
+            rows * (rows + 1) // 2,
+        )
+        assert conn.execute("SELECT bid FROM accounts WHERE aid = 700").fetchone() == (0,)
+    assert len(sizes) > 4 and max(sizes) <= 512 << 10, sizes

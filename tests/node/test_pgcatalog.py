@@ -144,3 +144,6 @@ def test_type_lookup_as_drivers_do(conn):
     ).fetchone()
     assert row == ("numeric", "numeric", 1231)
     assert one(conn, "SELECT to_regclass('no_such_table')") is None
+    # asyncpg's type introspection names a missing element or base type (oid 0) "-".
+    int4_elem = "SELECT typelem::regtype::text, format_type(0, NULL) FROM pg_type WHERE typname = 'int4'"
+    assert one(conn, int4_elem) == ("-", "-")
