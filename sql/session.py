@@ -502,6 +502,11 @@ class Session(ControlStatements):
             self._txn = None
         if self._in_block:
             self._failed = True
+            # PostgreSQL undoes the SETs of the failed (sub)transaction at the error.
+            if self._savepoint_settings:
+                self.settings.restore(self._savepoint_settings[-1][1])
+            else:
+                self.settings.abort_transaction()
         if isinstance(exc, QuorumError) or not isinstance(exc, Exception):
             return exc
         if isinstance(exc, RecursionError):

@@ -512,6 +512,12 @@ class SessionSettings:
         self._saved = None
         self._local = None
 
+    def abort_transaction(self) -> None:
+        """An error aborted the block (without savepoints): as PostgreSQL, undo its SETs
+        and SET LOCALs at once, not at the ROLLBACK (idle_in_transaction_session_timeout
+        set in the block no longer applies, reported values change back)."""
+        self.end_transaction(False)
+
     def snapshot(self) -> dict[str, str]:
         """The current values (SAVEPOINT keeps them for ROLLBACK TO)."""
         return dict(self._values)

@@ -59,7 +59,13 @@ def describe_value(key: bytes, value: bytes) -> str:
 
 
 class QuorumBackend(Backend):
-    """QuorumDB on a MemoryEngine or a RocksEngine in `path`, through LocalEngine."""
+    """QuorumDB on a MemoryEngine or a RocksEngine in `path`, through LocalEngine.
+
+    Sessions are driven directly, without the wire server; what the server does
+    between statements is done here the same way: while a session is idle in a
+    transaction block for longer than `Session.idle_timeout()`, it is closed
+    (its transaction rolled back, its locks released) and its next command gets
+    the FATAL error node/pgserver.py sends, after which it reconnects."""
 
     def __init__(self, kind: str, path: str | None = None) -> None:
         self.kind = kind
@@ -78,8 +84,31 @@ class QuorumBackend(Backend):
         self.db = Database(self.engine)  # type: ignore[arg-type]
         self.sessions: dict[str, Session] = {}
         self._seen_commits = 0
+        self._idle_timers: dict[str, asyncio.TimerHandle] = {}
+        self._terminated: dict[str, QuorumError] = {}
+
+    def _stop_timers(self) -> None:
+        for timer in self._idle_timers.values():
+            timer.cancel()
+        self._idle_timers.clear()
+
+    def _watch_idle(self, name: str, session: Session) -> None:
+        timeout = session.idle_timeout()
+        if timeout is not None:
+            loop = asyncio.get_running_loop()
+            self._idle_timers[name] = loop.call_later(timeout, self._end_idle, name, session)
+
+    def _end_idle(self, name: str, session: Session) -> None:
+        self._idle_timers.pop(name, None)
+        if self.sessions.get(name) is session:
+            session.close()
+            del self.sessions[name]
+            self._terminated[name] = QuorumError(
+                "terminating connection due to idle-in-transaction timeout", sqlstate="25P03"
+            )
 
     async def restart(self) -> None:
+        self._stop_timers()
         for s in self.sessions.values():
             s.close()
         if self._rocks is not None:
@@ -87,6 +116,7 @@ class QuorumBackend(Backend):
         self._open()
 
     async def close(self) -> None:
+        self._stop_timers()
         for s in self.sessions.values():
             s.close()
         if self._rocks is not None:
@@ -99,9 +129,16 @@ class QuorumBackend(Backend):
         return s
 
     async def run(self, session: str, sql: str) -> list[Outcome]:
+        timer = self._idle_timers.pop(session, None)
+        if timer is not None:
+            timer.cancel()
+        ended = self._terminated.pop(session, None)
+        if ended is not None:
+            return [Outcome(error=ErrorInfo(ended.sqlstate, ended.message, severity="FATAL"))]
+        current = self.session(session)
         outcomes: list[Outcome] = []
         try:
-            async for result in self.session(session).execute(sql):
+            async for result in current.execute(sql):
                 # Like libpq, a statement that fails while sending rows shows only its error.
                 outcome = Outcome(
                     notices=[(n.severity, n.sqlstate, n.message) for n in result.notices]
@@ -124,6 +161,7 @@ class QuorumBackend(Backend):
                     error=ErrorInfo(exc.sqlstate, exc.message, exc.detail, exc.hint, exc.position)
                 )
             )
+        self._watch_idle(session, current)
         return outcomes
 
     async def blocked(self, session: str) -> bool:
@@ -157,9 +195,10 @@ class PostgresBackend(Backend):
     """A real PostgreSQL (one connection per session) through libpq, for differential runs."""
 
     def __init__(self, dsn: str) -> None:
-        from psycopg import pq
+        from psycopg import OperationalError, pq
 
         self._pq = pq
+        self._lost_connection = OperationalError
         self.dsn = dsn
         self.sessions: dict[str, object] = {}
         self._notices: dict[str, list[tuple[str, str, str]]] = {}
@@ -214,47 +253,76 @@ class PostgresBackend(Backend):
                 return conn.get_result()
             await asyncio.sleep(0.002)
 
+    def _lost(self, session: str, conn, first) -> list[Outcome]:  # type: ignore[no-untyped-def]
+        """The server closed `session`'s connection: its FATAL error as the outcome (libpq
+        read it before the end of the stream); the next command reconnects."""
+        f = self._pq.DiagnosticField
+        results = [first] if first is not None else []
+        while True:
+            try:
+                res = conn.get_result()
+            except self._lost_connection:
+                break
+            if res is None:
+                break
+            results.append(res)
+        error = ErrorInfo("", "connection lost", severity="FATAL")
+        for res in results:
+            sqlstate = res.error_field(f.SQLSTATE)
+            if sqlstate:
+                message = (res.error_field(f.MESSAGE_PRIMARY) or b"").decode()
+                error = ErrorInfo(sqlstate.decode(), message, severity="FATAL")
+                break
+        conn.finish()
+        del self.sessions[session]
+        return [Outcome(error=error)]
+
     async def run(self, session: str, sql: str) -> list[Outcome]:
         pq = self._pq
         f = pq.DiagnosticField
         conn = self._conn(session)
         notices = self._notices[session]
         notices.clear()
-        conn.send_query(sql.encode())
         outcomes = []
-        while (res := await self._result(conn)) is not None:
-            outcome = Outcome(notices=list(notices))
-            notices.clear()
-            if res.status == pq.ExecStatus.FATAL_ERROR:
+        try:
+            conn.send_query(sql.encode())
+            while (res := await self._result(conn)) is not None:
+                if res.error_field(f.SEVERITY_NONLOCALIZED) == b"FATAL":
+                    return self._lost(session, conn, res)
+                outcome = Outcome(notices=list(notices))
+                notices.clear()
+                if res.status == pq.ExecStatus.FATAL_ERROR:
 
-                def field(code):  # type: ignore[no-untyped-def]
-                    raw = res.error_field(code)
-                    return raw.decode() if raw is not None else None
+                    def field(code):  # type: ignore[no-untyped-def]
+                        raw = res.error_field(code)
+                        return raw.decode() if raw is not None else None
 
-                position = field(f.STATEMENT_POSITION)
-                outcome.error = ErrorInfo(
-                    field(f.SQLSTATE) or "",
-                    field(f.MESSAGE_PRIMARY) or "",
-                    field(f.MESSAGE_DETAIL),
-                    field(f.MESSAGE_HINT),
-                    int(position) if position else None,
-                )
-            elif res.status == pq.ExecStatus.EMPTY_QUERY:
-                outcome.empty = True
-            else:
-                outcome.tag = (res.command_status or b"").decode()
-                if res.status == pq.ExecStatus.TUPLES_OK:
-                    outcome.columns = [
-                        (res.fname(i).decode(), res.ftype(i)) for i in range(res.nfields)
-                    ]
-                    outcome.rows = [
-                        [
-                            None if (v := res.get_value(r, c)) is None else v.decode()
-                            for c in range(res.nfields)
+                    position = field(f.STATEMENT_POSITION)
+                    outcome.error = ErrorInfo(
+                        field(f.SQLSTATE) or "",
+                        field(f.MESSAGE_PRIMARY) or "",
+                        field(f.MESSAGE_DETAIL),
+                        field(f.MESSAGE_HINT),
+                        int(position) if position else None,
+                    )
+                elif res.status == pq.ExecStatus.EMPTY_QUERY:
+                    outcome.empty = True
+                else:
+                    outcome.tag = (res.command_status or b"").decode()
+                    if res.status == pq.ExecStatus.TUPLES_OK:
+                        outcome.columns = [
+                            (res.fname(i).decode(), res.ftype(i)) for i in range(res.nfields)
                         ]
-                        for r in range(res.ntuples)
-                    ]
-            outcomes.append(outcome)
+                        outcome.rows = [
+                            [
+                                None if (v := res.get_value(r, c)) is None else v.decode()
+                                for c in range(res.nfields)
+                            ]
+                            for r in range(res.ntuples)
+                        ]
+                outcomes.append(outcome)
+        except self._lost_connection:
+            return self._lost(session, conn, None)
         if notices and outcomes:
             outcomes[-1].notices.extend(notices)
         return outcomes

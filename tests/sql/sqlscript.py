@@ -27,6 +27,10 @@ which runs up to the next blank line. A command is
 
 Indented lines after a command continue its SQL. ``restart`` (alone on a
 line) closes every session and reopens the store, to check persistence.
+``sleep 0.5`` (alone on a line) lets that many seconds pass, for timeouts
+(idle_in_transaction_session_timeout); statements it lets finish print
+their output there. A session the server terminated (FATAL) reconnects for
+its next command, as psql does.
 A line ``# postgres: skip -- reason`` excludes the script from the
 comparison with a real PostgreSQL; ``# postgres: differs -- reason`` just
 before a block excludes that block's output (the commands still run, so
@@ -66,15 +70,17 @@ _COMMAND = re.compile(
 )
 _NUMERIC_OIDS = {20, 21, 23, 26, 700, 701, 1700}
 _VARYING_IDS = re.compile(r"\b([Pp]rocess|transaction) \d+")
+_SLEEP = re.compile(r"^sleep (?P<seconds>\d+(?:\.\d+)?)$")
 
 
 @dataclass
 class Command:
     line: int
-    sql: str | None  # None for "restart"
+    sql: str | None  # None for "restart" and "sleep"
     session: str = ""
     tags: frozenset[str] = frozenset()
     expect_error: bool = False
+    sleep: float | None = None  # seconds, for "sleep"
 
 
 @dataclass
@@ -135,6 +141,9 @@ class Script:
             if line.strip() == "restart":
                 pending.append(Command(start + 1, None))
                 continue
+            if (sleep := _SLEEP.match(line.strip())) is not None:
+                pending.append(Command(start + 1, None, sleep=float(sleep["seconds"])))
+                continue
             m = _COMMAND.match(line)
             if m is None:
                 raise ValueError(f"{path}:{start + 1}: not a command: {line!r}")
@@ -174,6 +183,7 @@ class ErrorInfo:
     detail: str | None = None
     hint: str | None = None
     position: int | None = None
+    severity: str = "ERROR"  # FATAL when the server ended the session
 
 
 @dataclass
@@ -226,7 +236,7 @@ def render_outcome(outcome: Outcome) -> list[str]:
     if outcome.error is not None:
         e = outcome.error
         where = f" (position {e.position})" if e.position else ""
-        lines.append(f"ERROR {e.sqlstate}: {e.message}{where}")
+        lines.append(f"{e.severity} {e.sqlstate}: {e.message}{where}")
         if e.detail:
             # Deadlock details name backend pids and transaction ids: they vary.
             lines.append("DETAIL: " + _VARYING_IDS.sub(r"\1 N", e.detail))
@@ -348,7 +358,12 @@ async def run_script(
         lines: list[str] = []
         for command in block.commands:
             if command.sql is None:
-                await backend.restart()
+                if command.sleep is None:
+                    await backend.restart()
+                    continue
+                await asyncio.sleep(command.sleep)
+                await _settle(backend, running)
+                finished(lines)
                 continue
             prefix = f"{command.session}: " if command.session else ""
             if tags and "plan" in command.tags:
