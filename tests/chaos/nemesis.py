@@ -318,8 +318,10 @@ class SnapshotKills:
     Half the kills are aimed: the victim's snapshot directory is watched until a
     snapshot is in progress there - being taken (``tmp-*``), received
     (``incoming-*``) or installed (``restore-*``) - and the node is killed at
-    that moment. The rest land at random; some victims are killed again while
-    they catch up, which after a long enough absence means from a snapshot.
+    that moment. The kill counts (``kill-during-snapshot``, required) only if
+    that work is still unfinished once the process is dead. The rest land at
+    random; some victims are killed again while they catch up, which after a
+    long enough absence means from a snapshot.
     """
 
     name = "snapshot-kill"
@@ -332,19 +334,13 @@ class SnapshotKills:
 
     def run(self, faults: Faults) -> None:
         rng = faults.rng
-        aimed = 0  # kills that landed while a snapshot was in progress
+        landed = 0  # kills that certainly interrupted a snapshot
         while not faults.wait(*self.every):
             victim = rng.choice(faults.members())
             # Aim until one kill has landed mid-snapshot (a short run has only a few
             # kills, and the scenario is about exactly that), then half the time.
-            if aimed == 0 or rng.random() < 0.5:
-                work = _snapshot_in_progress(
-                    faults.cluster.nodes[victim].data_dir, faults.stop, 3.0
-                )
-                if work is not None:
-                    aimed += 1
-                    faults.note("kill-during-snapshot", {"node": victim, "saw": work})
-            faults.kill(victim)
+            aim = landed == 0 or rng.random() < 0.5
+            landed += self._kill(faults, victim, aim=aim, timeout=3.0)
             stopping = faults.wait(*self.down)
             faults.start(victim)
             if stopping:
@@ -353,26 +349,36 @@ class SnapshotKills:
                 # Again while it is catching up (installing a snapshot, if it fell behind).
                 if faults.wait(0.2, 1.2):
                     return
-                work = _snapshot_in_progress(
-                    faults.cluster.nodes[victim].data_dir, faults.stop, 1.0
-                )
-                if work is not None:
-                    aimed += 1
-                    faults.note("kill-during-snapshot", {"node": victim, "saw": work})
-                faults.kill(victim)
+                landed += self._kill(faults, victim, aim=True, timeout=1.0)
                 stopping = faults.wait(0.2, 1.0)
                 faults.start(victim)
                 if stopping:
                     return
 
+    @staticmethod
+    def _kill(faults: Faults, victim: int, *, aim: bool, timeout: float) -> int:
+        """Kill `victim`, first waiting (up to `timeout`) for a snapshot in progress if
+        `aim`; 1 if the kill certainly interrupted one: the work in progress seen just
+        before is still there once the process is dead (finished, it would have been
+        renamed or removed)."""
+        snapshots = os.path.join(faults.cluster.nodes[victim].data_dir, "raft", "snapshots")
+        work = _snapshot_in_progress(snapshots, faults.stop, timeout) if aim else None
+        faults.kill(victim)  # returns once the process is gone
+        if work is None:
+            return 0
+        if os.path.exists(os.path.join(snapshots, work)):
+            faults.note("kill-during-snapshot", {"node": victim, "interrupted": work})
+            return 1
+        faults.note("kill-after-snapshot", {"node": victim, "finished": work})
+        return 0
+
 
 _IN_PROGRESS = ("tmp-", "incoming-", "restore-")
 
 
-def _snapshot_in_progress(data_dir: str, stop: threading.Event, timeout: float) -> str | None:
-    """Poll the node's snapshot directory (every millisecond, up to `timeout`) until a
-    snapshot is being written there; returns that entry's name, or None."""
-    root = os.path.join(data_dir, "raft", "snapshots")
+def _snapshot_in_progress(root: str, stop: threading.Event, timeout: float) -> str | None:
+    """Poll a node's snapshot directory `root` (every millisecond, up to `timeout`) until
+    a snapshot is being written there; returns that entry's name, or None."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not stop.is_set():
         try:
