@@ -15,7 +15,7 @@ What the workloads need from a cluster:
 * `wait_ready`: poll with a deadline until a write commits (a node that
   accepts TCP connections is not yet a node that commits);
 * `find_leader`: which node to point single-writer workloads at and which
-  node to kill in the failover test (see `find_leader` for how, today);
+  node to kill in the failover test (each node says its role on `/readyz`);
 * `kill` (SIGKILL, the crash) and `restart` (same data directory, same
   ports, same flags) of one node;
 * memory per node from /proc: VmRSS now, VmHWM (the kernel's exact peak),
@@ -24,12 +24,15 @@ What the workloads need from a cluster:
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,6 +63,7 @@ __all__ = [
     "QuorumCluster",
     "throwaway_cluster",
     "PROBE_TABLE",
+    "node_role",
 ]
 
 QUORUMDB = [sys.executable, "-m", "quorumdb.node.cli", "serve"]
@@ -276,25 +280,22 @@ class QuorumCluster:
         return bool(call_with_timeout(write, timeout * 2))
 
     def find_leader(self, timeout: float = READY_TIMEOUT) -> QuorumNode:
-        """The node that currently leads.
+        """The node that currently leads, by its own answer (`/readyz` says `role`).
 
-        For now by trying each node: the first that commits a write is the
-        leader, because followers cannot commit on their own. Once followers
-        forward statements to the leader (DESIGN.md), every node commits and
-        this answer becomes ambiguous: replace it with the node's own answer
-        (cluster-cli status / the gRPC NodeStatus) when that exists. With one
-        node, that node.
+        Committing a write no longer tells: a follower relays its connections
+        to the leader, so every node commits. A node counts as the leader once
+        it says so and is ready (its read lease holds). With one node, that node.
         """
         if self.size == 1:
             return self.nodes[0]
 
-        def committing_node() -> QuorumNode | None:
+        def leading_node() -> QuorumNode | None:
             for node in self.nodes:
-                if node.alive() and self.try_write(node, timeout=1.0):
+                if node.alive() and node_role(node) == ("leader", True):
                     return node
             return None
 
-        return wait_until(committing_node, timeout, "a node that commits writes (the leader)")
+        return wait_until(leading_node, timeout, "a node that says it leads")
 
     def kill(self, node: QuorumNode) -> None:
         say(f"kill -9 {node.name} (pid {node.pid})")
@@ -329,6 +330,22 @@ class QuorumCluster:
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
+
+
+def node_role(node: QuorumNode, timeout: float = 1.0) -> tuple[str | None, bool]:
+    """(role, ready) from the node's `/readyz`; (None, False) if it does not answer."""
+    url = f"http://{HOST}:{node.spec.http_port}/readyz"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as exc:  # 503: not ready, the body still says why
+        try:
+            body = json.loads(exc.read())
+        except (OSError, ValueError):
+            return None, False
+    except (OSError, ValueError):
+        return None, False
+    return body.get("role"), bool(body.get("ready"))
 
 
 def _port_open(port: int) -> bool:

@@ -329,8 +329,10 @@ class RaftNode:
 
     def read_index(self, timeout: float) -> int:
         """Index a linearizable read may be served at: waits for the lease, then for this
-        node to have applied the commit index it had at that moment. Raises NotLeader."""
-        if not self.wait_lease(timeout):
+        node to have applied the commit index it had at that moment. Raises NotLeader,
+        also as soon as this node stops leading the term the read began in."""
+        lease = self._lease_in_term(self._core.term())
+        if self._wait_for(lease, timeout) is not True:
             raise NotLeader("no valid leader lease", leader=self.leader_address())
         target = self._core.commit_index()
         if not self._wait_for(lambda: self._core.last_applied() >= target, timeout):
@@ -339,12 +341,26 @@ class RaftNode:
 
     async def read_index_async(self, timeout: float) -> int:
         """`read_index` for asyncio callers."""
-        if not await self.wait_lease_async(timeout):
+        lease = self._lease_in_term(self._core.term())
+        if await self._wait_for_async(lease, timeout) is not True:
             raise NotLeader("no valid leader lease", leader=self.leader_address())
         target = self._core.commit_index()
         if not await self._wait_for_async(lambda: self._core.last_applied() >= target, timeout):
             raise TransactionResolutionUnknown("timed out waiting to apply the commit index")
         return target
+
+    def _lease_in_term(self, term: int) -> Callable[[], object]:
+        """A waiter predicate: True once the lease holds in `term`, "lost" (ends the wait
+        too) once this node no longer leads `term`. A read waiting for the lease must not
+        outlive its leadership: if the node stepped down and was elected again, the
+        client was told its session ends (57P01), and a deposed leader answers nothing."""
+
+        def check() -> object:
+            if self._core.term() != term or not self._core.is_leader():
+                return "lost"
+            return self.lease_valid()
+
+        return check
 
     def wait_applied(self, index: int, timeout: float) -> bool:
         return bool(self._wait_for(lambda: self._core.last_applied() >= index, timeout))
@@ -361,8 +377,10 @@ class RaftNode:
         return self._core.leader_commit_index()
 
     def _wait_for(self, predicate: Callable[[], object], timeout: float) -> object:
-        if predicate():
-            return True
+        """The predicate's first truthy value (False after `timeout`)."""
+        value = predicate()
+        if value:
+            return value
         future = self._add_waiter(predicate, timeout)
         try:
             return future.result(timeout + 1.0)
@@ -370,8 +388,9 @@ class RaftNode:
             return False
 
     async def _wait_for_async(self, predicate: Callable[[], object], timeout: float) -> object:
-        if predicate():
-            return True
+        value = predicate()
+        if value:
+            return value
         try:
             return await asyncio.wait_for(
                 asyncio.wrap_future(self._add_waiter(predicate, timeout)), timeout + 1.0
@@ -546,6 +565,8 @@ class RaftNode:
                 guard.before_tick(now)
                 if self._journal.bytes_size() > self.config.snapshot_bytes and not store.running():
                     core.forceLogCompaction()
+                if self._journal.dirty:  # commit indexes may only count durable entries
+                    self._journal.flush()
                 core.doTick(0.0)
                 guard.after_tick()
                 now = self._clock()

@@ -3,13 +3,15 @@ leadership rules.
 
 Two jobs, both at the point where messages cross the process boundary:
 
-* **Nothing leaves before it is durable.** `send` only queues. `flush_outbox`
-  (called by the tick loop before it waits for the network and right after)
-  fdatasyncs the journal once and then hands every queued message to TCP.
-  Everything appended during one tick - many proposals, or the entries of
-  many append_entries messages on a follower - shares that one fsync, and no
-  acknowledgement or vote can reach a peer before the entries and term it
-  reflects are on disk.
+* **Nothing is acknowledged before it is durable.** `send` only queues.
+  `flush_outbox` (called by the tick loop before it waits for the network and
+  right after) fdatasyncs the journal once and hands every queued message to
+  TCP. Everything appended during one tick - many proposals, or the entries
+  of many append_entries messages on a follower - shares that one fsync, and
+  no acknowledgement or vote can reach a peer before the entries and term it
+  reflects are on disk. A leader's append_entries are the one exception: they
+  leave before its fsync, so leader and followers fsync in parallel (see
+  `flush_outbox` for why that is safe).
 * **Node information**: every member periodically tells the others what it
   advertises (``node_info``: e.g. its PostgreSQL and gRPC addresses); the
   latest copy per peer is kept in `peer_info`.
@@ -113,15 +115,33 @@ class RaftTransport(TCPTransport):
         return pending + self._queued_bytes.get(node, 0)
 
     def flush_outbox(self) -> None:
-        """fdatasync the journal once, then send everything queued, in order."""
+        """Send everything queued, in order, around one fdatasync of the journal.
+
+        The leading run of append_entries messages goes out *before* the fsync,
+        so the followers store and fsync the new entries while the leader does
+        (one fsync on the commit path instead of two in a row). That is safe:
+        a follower treats them as uncommitted entries like any others, and the
+        commit index they carry only counts entries this leader had fsynced
+        (commit indexes are computed at the start of a tick, and every tick
+        ends with this flush; RaftNode._run also flushes before the tick).
+        Everything else - acknowledgements, votes - waits for the fsync.
+        """
         if not self._outbox:
             return
-        if self._journal is not None:
-            self._journal.flush()
         outbox, self._outbox = self._outbox, []
         self._queued_bytes.clear()
+        journal = self._journal
+        early = 0
+        if journal is not None and journal.dirty:
+            while early < len(outbox) and outbox[early][1].get("type") == "append_entries":
+                early += 1
+            self._send_messages(outbox[:early])
+            journal.flush()
+        self._send_messages(outbox[early:] if early else outbox)
+
+    def _send_messages(self, messages: list[tuple[Hashable, Message]]) -> None:
         drop = self.drop
-        for node, message in outbox:
+        for node, message in messages:
             if drop is not None and drop("out", str(node), message):
                 continue
             TCPTransport.send(self, node, message)

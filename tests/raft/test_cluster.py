@@ -572,7 +572,9 @@ def test_asyncio_callers_await_without_blocking_the_loop(cluster):
 
     results, index, ticks = asyncio.run(main())
     assert len(set(results)) == 20 and index >= max(results)  # type: ignore[type-var]
-    assert ticks > 20  # the loop kept running while the proposals were in flight
+    # The loop kept running while the proposals were in flight (a blocked loop would
+    # count at most one tick; how many more depends on how fast the commits are).
+    assert ticks > 2
     assert all(leader.sm.get(f"a{i}".encode()) == str(i).encode() for i in range(20))
 
 
