@@ -321,6 +321,37 @@ def test_the_lease_ends_on_a_paused_leader_and_stale_acks_do_not_revive_it(clust
     assert not [t for t, h in monitor.holders if h == old.address and t > paused[0] + lease + 0.01]
 
 
+def test_a_read_waiting_for_the_lease_fails_once_its_leader_is_deposed(cluster):
+    # Found by the chaos suite (tests/chaos/regressions/deposed-leader-read-outlives-
+    # step-down-isolation.jsonl): a read that began on a leader whose lease had run out
+    # waited through its step-down and was answered after the node was elected again.
+    old = cluster.wait_leader()
+    assert old.node.wait_lease(5)
+    term = old.node.term()
+    outcome: list[object] = []
+    heal = cluster.partition(old)
+    try:
+        wait_until(lambda: not old.node.lease_valid(), timeout=5, message="lease to end")
+        if not old.node.is_leader() or old.node.term() != term:
+            pytest.skip("the partitioned leader stepped down before the read began")
+
+        def read() -> None:
+            try:
+                outcome.append(old.node.read_index(30))
+            except Exception as exc:  # noqa: BLE001 - the outcome is the test
+                outcome.append(exc)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        others = [m for m in cluster.up() if m is not old]
+        cluster.wait_leader(others, timeout=10)
+    finally:
+        heal()
+    wait_until(lambda: outcome, timeout=10, message="the waiting read to end")
+    reader.join()
+    assert isinstance(outcome[0], NotLeader), outcome
+
+
 def test_a_partitioned_follower_does_not_raise_its_term_and_rejoins_quietly(cluster):
     leader = cluster.wait_leader()
     term = leader.node.status().term
