@@ -44,7 +44,9 @@ def _assign(binder: Binder, e: BoundExpr, column: ColumnInfo, location: int) -> 
         )
 
     if e.type.oid == T.UNKNOWN.oid and not isinstance(e, Const):
-        return binder.coerce_literal(e, column.type, location, mismatch)
+        # A parameter takes the column's base type; its modifier (char(n) padding,
+        # varchar(n) length, numeric scale) is then applied like any assignment's.
+        e = binder.coerce_literal(e, column.type, location, mismatch)
     return coerce(
         e, column.type, CastContext.ASSIGNMENT, mismatch, location, binder.context.fold_errors
     )

@@ -26,6 +26,8 @@ def test_types_round_trip(node):
         1, 7, 1 << 40, 2.5, Decimal("-0.000123"), False, "ünïcode", b"\x01\x02",
         dt.date(2001, 2, 3), dt.datetime(2001, 2, 3, 4, 5, 6, 789000),
         dt.datetime(2001, 2, 3, 4, 5, 6, tzinfo=dt.UTC), uuid.uuid4(), [1, 2, 3],
+        -3, 0.25, "vc", "ab   ", dt.time(12, 0, 1), dt.timedelta(days=1, seconds=2),
+        {"j": [1, None]}, {"jb": True}, ["a", None, "b c"],
     )  # fmt: skip
     conn = connect(node)
     try:
@@ -33,9 +35,13 @@ def test_types_round_trip(node):
         cur.execute(f"DROP TABLE IF EXISTS p2_{node.name}")
         cur.execute(
             f"CREATE TABLE p2_{node.name} (id int PRIMARY KEY, i int, big bigint, f float8, "
-            "n numeric, b bool, t text, by bytea, d date, ts timestamp, tz timestamptz, u uuid, a int[])"
+            "n numeric, b bool, t text, by bytea, d date, ts timestamp, tz timestamptz, u uuid, a int[], "
+            "s smallint, r real, vc varchar(4), c char(5), tm time, iv interval, j json, jb jsonb, ta text[])"
         )
-        cur.execute(f"INSERT INTO p2_{node.name} VALUES ({', '.join(['%s'] * len(row))})", row)
+        params = list(row)
+        params[16] = "ab"  # char(5) pads it
+        params[19:21] = [psycopg2.extras.Json(row[19]), psycopg2.extras.Json(row[20])]
+        cur.execute(f"INSERT INTO p2_{node.name} VALUES ({', '.join(['%s'] * len(row))})", params)
         conn.commit()
         cur.execute(f"SELECT * FROM p2_{node.name}")
         got = list(cur.fetchone())

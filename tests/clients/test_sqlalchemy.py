@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import ForeignKey, Numeric, String, create_engine, func, select
+from sqlalchemy import (
+    CHAR,
+    DateTime,
+    Float,
+    ForeignKey,
+    Interval,
+    LargeBinary,
+    Numeric,
+    SmallInteger,
+    String,
+    Uuid,
+    create_engine,
+    func,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -38,6 +54,18 @@ def _models(suffix: str):  # type: ignore[no-untyped-def]
         price: Mapped[Decimal] = mapped_column(Numeric(8, 2))
         author_id: Mapped[int] = mapped_column(ForeignKey(f"authors_{suffix}.id"))
         author: Mapped[Author] = relationship(back_populates="books")
+        # the other supported types, as SQLAlchemy maps them
+        pages: Mapped[int | None] = mapped_column(SmallInteger)
+        rating: Mapped[float | None] = mapped_column(Float)
+        isbn: Mapped[str | None] = mapped_column(CHAR(13))
+        in_print: Mapped[bool] = mapped_column(default=True)
+        published: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+        added: Mapped[dt.datetime | None] = mapped_column(DateTime)
+        loan: Mapped[dt.timedelta | None] = mapped_column(Interval)
+        uid: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+        cover: Mapped[bytes | None] = mapped_column(LargeBinary)
+        meta: Mapped[dict | None] = mapped_column(JSONB)
+        tags: Mapped[list[str] | None] = mapped_column(ARRAY(String))
 
     return Base, Author, Book
 
@@ -69,5 +97,23 @@ def test_orm_create_insert_query_and_load(node):
             book.price = Decimal("12.50")
             session.commit()
             assert session.scalar(select(func.sum(Book.price))) == Decimal("17.50")
+        typed = dict(
+            pages=321, rating=4.5, isbn="9780000000001", in_print=False,
+            published=dt.datetime(1843, 10, 1, 12, tzinfo=dt.UTC), added=dt.datetime(2024, 1, 2, 3, 4, 5),
+            loan=dt.timedelta(days=14), uid=uuid.UUID(int=7), cover=b"\x00\x01png",
+            meta={"edition": 2, "notes": [None, "x"]}, tags=["maths", "engines"],
+        )  # fmt: skip
+        with Session(engine) as session:
+            ada = session.scalars(select(Author).where(Author.name == "Ada")).one()
+            assert [b.title for b in ada.books] == ["Notes", "Letters"]  # lazy loading
+            for name, value in typed.items():
+                setattr(ada.books[0], name, value)
+            session.commit()
+        with Session(engine) as session:
+            book = session.scalars(select(Book).where(Book.title == "Notes")).one()
+            assert {name: getattr(book, name) for name in typed} == typed
+            assert book.author.name == "Ada"  # many-to-one, lazy
+            tagged = session.scalars(select(Book.title).where(Book.tags.contains(["maths"]))).all()
+            assert tagged == ["Notes"]
     finally:
         engine.dispose()

@@ -82,6 +82,23 @@ def test_parameter_types_are_inferred_from_context_and_unknown_is_text(client):
     assert parameter_oids(got[1][1]) == [23, 25, 25]
 
 
+def test_untyped_parameters_get_the_column_type_modifier(client):
+    """As in PostgreSQL: an untyped parameter assigned to char(n), varchar(n) or
+    numeric(p,s) is padded, length-checked and rounded like any assigned value
+    (psycopg's %s and pgbench -M extended send untyped parameters)."""
+    client.query("CREATE TABLE mods (id int PRIMARY KEY, c char(5), v varchar(3), n numeric(5,2))")
+    insert = parse("INSERT INTO mods VALUES ($1, $2, $3, $4)", "ins")
+    got = exchange(client, insert, bind([b"1", b"ab", b"ab", b"1.234"], statement="ins"), execute(), sync())
+    assert kinds(got) == "12CZ"
+    update = parse("UPDATE mods SET c = $1, n = $2 WHERE id = 1")
+    assert kinds(exchange(client, update, bind([b"x", b"2.345"]), execute(), sync())) == "12CZ"
+    got = exchange(client, parse("SELECT c, v, n FROM mods"), bind(), execute(), sync())
+    assert rows(got) == [[b"x    ", b"ab", b"2.35"]]
+    got = exchange(client, bind([b"2", b"ab", b"abcd", b"1"], statement="ins"), execute(), sync())
+    [error] = [body for kind, body in got if kind == "E"]
+    assert error_fields(error)["C"] == "22001"
+
+
 def test_declared_parameter_types_win(client):
     got = exchange(client, parse("SELECT $1", "s2", [20]), describe("S", "s2"), sync())
     assert parameter_oids(got[1][1]) == [20]
