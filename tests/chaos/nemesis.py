@@ -38,7 +38,11 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import psycopg
+
+from .client import _shutdown, describe
 from .cluster import ChaosCluster
+from .history import History, Op
 from .proxy import Network
 from .verdict import Verdict
 
@@ -50,6 +54,7 @@ __all__ = [
     "Partitions",
     "RestartAll",
     "SnapshotKills",
+    "DeposedProbes",
     "nemesis_verdict",
 ]
 
@@ -70,6 +75,9 @@ class Faults:
         self.record = record
         self.stop = threading.Event()
         self.counts: dict[str, int] = {}
+        # Operations the nemesis itself sends (`DeposedProbes`), checked with the
+        # workloads' histories by the isolation checker.
+        self.probes = History()
 
     def wait(self, low: float, high: float) -> bool:
         """Wait a random time in [low, high]; True if the run is over."""
@@ -217,11 +225,16 @@ class LeaderPause:
         paused: tuple[float, float] = (3.0, 6.0),
         isolated: tuple[float, float] = (0.5, 2.0),
         election_deadline: float = 20.0,
+        probe_deadline: float = 20.0,
     ) -> None:
         # The election timeout is 1-2 s: a pause of 3 s or more outlives it, and the pause
         # is held longer if no new leader was elected by then.
         self.every, self.paused, self.isolated = every, paused, isolated
         self.election_deadline = election_deadline
+        self.probe_deadline = probe_deadline
+
+    def setup_statements(self) -> list[str]:
+        return [PROBE_TABLE]
 
     def run(self, faults: Faults) -> None:
         while not faults.wait(*self.every):
@@ -231,6 +244,7 @@ class LeaderPause:
             term = faults.leader_term(leader)
             if term is None:
                 continue
+            probes = DeposedProbes.open(faults, leader)
             faults.pause(leader)
             paused_at = time.monotonic()
             hold = faults.rng.uniform(*self.paused)
@@ -243,6 +257,7 @@ class LeaderPause:
                     "deposed",
                     {"node": leader, "term": term, "leader": elected[0], "leader_term": elected[1]},
                 )
+                probes.send()
             stopping = faults.stop.wait(max(0.0, paused_at + hold - time.monotonic()))
             stopping = stopping or faults.stop.is_set()
             if faults.rng.random() < 0.5:
@@ -255,8 +270,98 @@ class LeaderPause:
                 faults.heal_network()
             else:
                 faults.resume(leader)
+            probes.finish(self.probe_deadline)
             if stopping:
                 return
+
+
+PROBE_TABLE = "CREATE TABLE chaos_probes (id INT PRIMARY KEY)"
+
+
+class DeposedProbes:
+    """A linearizable read and a write sent to a paused leader once it has been deposed.
+
+    Both connections are opened to the leader's own port just before the pause
+    and checked to be served by it (`SHOW quorumdb.node` answered with its
+    identity, not relayed), so whatever answers them after the resume is the
+    deposed leader. The isolation checker requires that neither is ever
+    acknowledged. Client threads also send it operations while it is stopped,
+    but only those whose connections happen to survive; these two always do, so
+    every ``deposed`` is put to the test.
+    """
+
+    _ids = iter(range(1, 1 << 62))
+
+    def __init__(self, faults: Faults, node: int, conns: list[psycopg.Connection[Any]]) -> None:
+        self.faults, self.node, self.conns = faults, node, conns
+        self.threads: list[threading.Thread] = []
+        self.cut = False
+
+    @classmethod
+    def open(cls, faults: Faults, node: int) -> DeposedProbes:
+        conns: list[psycopg.Connection[Any]] = []
+        identity = faults.cluster.nodes[node].identity
+        try:
+            for _ in range(2):
+                conn = faults.cluster.connect(node, timeout=2)
+                conns.append(conn)
+                row = conn.execute("SHOW quorumdb.node").fetchone()
+                if row is None or row[0] != identity:
+                    raise RuntimeError(f"n{node} relays: it no longer leads")
+        except Exception as exc:  # noqa: BLE001 - no probes this time; recorded
+            faults.record("probe-unavailable", {"node": node, "error": str(exc)[:200]})
+            for conn in conns:
+                conn.close()
+            conns = []
+        return cls(faults, node, conns)
+
+    def send(self) -> None:
+        if not self.conns:
+            return
+        pid = next(self._ids)
+        bodies = [
+            ("read", None, "SELECT count(*) FROM chaos_probes"),
+            ("write", pid, f"INSERT INTO chaos_probes VALUES ({pid})"),
+        ]
+        for conn, (f, value, sql) in zip(self.conns, bodies, strict=True):
+            invocation = self.faults.probes.invoke(f"probe-{f}-{pid}", f, value, node=self.node)
+            thread = threading.Thread(
+                target=self._run,
+                args=(conn, sql, invocation),
+                name=f"chaos-probe-{f}",
+                daemon=True,
+            )
+            thread.start()
+            self.threads.append(thread)
+
+    def _run(self, conn: psycopg.Connection[Any], sql: str, invocation: Op) -> None:
+        try:
+            cur = conn.execute(sql)
+            value = cur.fetchone()[0] if cur.description else cur.statusmessage  # type: ignore[index]
+        except Exception as exc:  # noqa: BLE001 - the answer we hope for
+            error = describe(exc)
+            if self.cut:  # not an answer: `finish` gave up on it
+                error = f"timeout; {error}"
+            self.faults.probes.complete(invocation, "unknown", error=error)
+            return
+        self.faults.probes.complete(invocation, "ok", value)
+
+    def finish(self, deadline: float) -> None:
+        """Wait (up to `deadline` seconds) for the answers, then close the connections."""
+        until = time.monotonic() + deadline
+        for thread in self.threads:
+            thread.join(timeout=max(0.0, until - time.monotonic()))
+        self.cut = any(t.is_alive() for t in self.threads)
+        for conn in self.conns:
+            if self.cut:
+                _shutdown(conn)  # unanswered: the thread records "unknown" and ends
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - a broken connection may fail to close
+                pass
+        for thread in self.threads:
+            thread.join(timeout=5)
+        self.conns, self.threads = [], []
 
 
 class Partitions:

@@ -140,7 +140,7 @@ def run_scenario(
     histories = {w.name: History() for w in workloads}
 
     def record(action: str, value: Any) -> None:
-        for history in histories.values():
+        for history in (*histories.values(), faults.probes):
             history.info(action, value)
 
     network = Network()
@@ -155,8 +155,12 @@ def run_scenario(
     try:
         cluster.start()
         cluster.wait_ready(timeout=60)
-        for workload in workloads:
-            _setup(cluster, workload.setup_statements())
+        nemesis = scenario.nemesis()
+        for statements in [w.setup_statements() for w in workloads] + [
+            getattr(nemesis, "setup_statements", list)()
+        ]:
+            if statements:
+                _setup(cluster, statements)
         timings["setup"] = time.monotonic() - started
 
         stop_clients = threading.Event()
@@ -179,7 +183,6 @@ def run_scenario(
                         daemon=True,
                     )
                 )
-        nemesis = scenario.nemesis()
         nemesis_thread = threading.Thread(
             target=nemesis.run, args=(faults,), name="chaos-nemesis", daemon=True
         )
@@ -217,7 +220,8 @@ def run_scenario(
                 histories[workload.name].append(op)
         replicas = _replicas(cluster)
         verdicts = [w.check(histories[w.name].snapshot()) for w in workloads]
-        verdicts.append(check_isolation({w.name: histories[w.name].snapshot() for w in workloads}))
+        isolation = {w.name: histories[w.name].snapshot() for w in workloads}
+        verdicts.append(check_isolation({**isolation, "probes": faults.probes.snapshot()}))
         verdicts += [availability, replicas, nemesis_verdict(nemesis, faults)]
         timings["total"] = time.monotonic() - started
     except BaseException as exc:
@@ -253,6 +257,8 @@ def _finish(
         scenario.name, seed, duration, verdicts, dict(faults.counts), timings=timings
     )
     if not result.valid or os.environ.get("QUORUMDB_CHAOS_KEEP") == "1":
+        if any(op.type != "info" for op in faults.probes.snapshot()):
+            histories = {**histories, "probes": faults.probes}
         result.artifacts = _save(result, histories, cluster)
     return result
 
