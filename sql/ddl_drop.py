@@ -124,7 +124,7 @@ def _resolve(ctx: DdlContext, stmt: D.DropObjects, name: ast.TableName) -> Relat
     catalog = ctx.catalog
     kind = stmt.kind
     found = catalog.lookup(name.name, name.schema)
-    shown = f"{name.schema}.{name.name}" if name.schema else name.name
+    shown = name.name  # PostgreSQL names the relation without its schema here
     if name.schema is not None and name.schema not in catalog.schemas:
         if stmt.if_exists:
             ctx.notice(f'schema "{name.schema}" does not exist, skipping')

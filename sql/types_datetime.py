@@ -492,6 +492,10 @@ class _BadSyntax(Exception):
     pass
 
 
+class _FieldOverflow(Exception):
+    """A field beyond its range (minutes past 59): 22015, not a syntax error."""
+
+
 class _OutOfRange(Exception):
     def __init__(self, hint: str | None = None) -> None:
         super().__init__(hint)
@@ -822,6 +826,8 @@ def parse_interval(t: T.SqlType, text: str) -> Interval:
     s = text.strip().lower()
     try:
         value = _parse_interval_text(s, _lowest_field(t.typmod))
+    except _FieldOverflow:
+        raise IntervalFieldOverflow(f'interval field value out of range: "{text}"') from None
     except (_BadSyntax, ValueError):
         raise InvalidDatetimeFormat(f'invalid input syntax for type interval: "{text}"') from None
     if not (-(1 << 31) <= value.months < (1 << 31) and -(1 << 31) <= value.days < (1 << 31)):
@@ -887,8 +893,8 @@ def _interval_time(tok: str, lowest: str | None) -> float:
     hours = float(parts[0])
     minutes = float(parts[1])
     seconds = float(parts[2]) if len(parts) == 3 else 0.0
-    if minutes >= 60 or seconds >= 60:
-        raise _BadSyntax
+    if minutes >= 60 or seconds >= 61:  # PostgreSQL's DecodeTime: a leap second passes
+        raise _FieldOverflow
     return sign * (hours * USECS_PER_HOUR + minutes * USECS_PER_MINUTE + seconds * USECS_PER_SEC)
 
 
