@@ -40,6 +40,7 @@ from typing import Any
 
 from . import types as T
 from .catalog import FIRST_TABLE_OID, IndexDef, SequenceDef, TableDef, ViewDef
+from .catalog_defs import quote_ident
 from .functions import register_function
 from .roles import BOOTSTRAP_OID, Role, all_roles
 from .settings import SERVER_VERSION
@@ -272,14 +273,19 @@ class CatalogView:
 
 
 def default_text(view: CatalogView, column: Any) -> str | None:
-    """A column's DEFAULT as PostgreSQL shows it (serial columns: nextval(...))."""
-    if column.default is not None:
-        return str(column.default)
+    """A column's DEFAULT as PostgreSQL shows it: a serial column's is
+    nextval('name'::regclass), the sequence's name qualified when it is not
+    visible on the search path (as regclass output is)."""
     sequence_id = getattr(column, "sequence", 0)
     if sequence_id and not column.identity:
         sequence = view.catalog.sequences_by_id.get(sequence_id)
         if sequence is not None:
-            return f"nextval('{sequence.name}'::regclass)"
+            name = quote_ident(sequence.name)
+            if not view.visible(sequence):
+                name = f"{quote_ident(sequence.schema)}.{name}"
+            return "nextval('" + name.replace("'", "''") + "'::regclass)"
+    if column.default is not None:
+        return str(column.default)
     return None
 
 

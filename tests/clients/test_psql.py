@@ -46,8 +46,15 @@ SCHEMA = [
     "CREATE TABLE orders (id bigint PRIMARY KEY, item_id int NOT NULL REFERENCES items (id), "
     "qty int CHECK (qty > 0), note varchar(20) UNIQUE)",
     "CREATE ROLE reader LOGIN",
+    "CREATE SCHEMA shop",
+    "CREATE TABLE shop.carts (id serial PRIMARY KEY, owner text NOT NULL, total numeric(10,2), "
+    "UNIQUE (owner, total))",
+    "CREATE UNIQUE INDEX carts_owner_id ON shop.carts (owner, id)",
 ]
-COMMANDS = [r"\d", r"\dt", r"\di", r"\dn", r"\d items", r"\d orders", r"\l", r"\du"]
+COMMANDS = [
+    r"\d", r"\dt", r"\di", r"\dn", r"\d items", r"\d orders", r"\l", r"\du",
+    r"\dt shop.*", r"\di shop.*", r"\d shop.carts",
+]  # fmt: skip
 _OWNERS = re.compile(r"\b(quorumdb|postgres|pg_database_owner)\b")
 
 
