@@ -427,7 +427,11 @@ def _function_scan(c: RowCompiler, node: FunctionScan) -> RowSource:
             produced = impl(ctx, *values)
         else:
             produced = [(impl(ctx, *values),)]
+        # statement_timeout and cancel reach long set-returning functions too.
+        check = ctx.txn.interrupt if returns_set and ctx.txn is not None else None
         for n, row in enumerate(produced, 1):
+            if check is not None and not n & 511:
+                check()
             out = (*row, n) if ordinality else row
             if predicate is None or predicate(out, ctx):
                 yield out
