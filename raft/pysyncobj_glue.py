@@ -245,6 +245,44 @@ class Core(SyncObj):
             if callback is not None and not isinstance(callback, tuple):
                 callback(None, reason)
 
+    # ---- applying entries: a bounded slice per tick ------------------------------------
+
+    def _SyncObj__applyLogEntries(self) -> bool:  # noqa: N802 - replaces the private method
+        """Apply committed entries for at most one heartbeat period per tick.
+
+        pysyncobj applies every committed entry before it looks at its sockets
+        again. A backlog (a follower catching up, a burst of large COPY or
+        rewrite entries on a loaded machine) then silences the node for as
+        long as the whole backlog takes: a leader sends no heartbeats and, on
+        its next tick, finds no recent answers and steps down (check quorum);
+        a follower answers nothing and looks dead. Here the rest waits for the
+        next tick (`poll` does not sleep while a backlog remains), so
+        heartbeats and answers keep flowing. At least one entry is applied per
+        tick; a single entry is never split.
+        """
+        commit, applied = self._SyncObj__raftCommitIndex, self._SyncObj__raftLastApplied
+        if commit <= applied:
+            return False
+        deadline = clock() + self._SyncObj__conf.appendEntriesPeriod
+        waiting = self._SyncObj__commandsWaitingCommit
+        for entry in self._SyncObj__getEntries(applied + 1, commit - applied):
+            data, index, term = entry[0], entry[1], entry[2]
+            subscribers = waiting.pop(index, [])
+            result = self._SyncObj__doApplyCommand(data)
+            for subscribed_term, callback in subscribers:
+                if subscribed_term == term:
+                    callback(result, FAIL_REASON.SUCCESS)
+                else:
+                    callback(None, FAIL_REASON.DISCARDED)
+            self._SyncObj__raftLastApplied += 1
+            if clock() >= deadline:
+                break
+        return True  # appendEntriesUseBatch is off: tell followers the new commit index
+
+    def apply_backlog(self) -> bool:
+        """Committed entries are waiting to be applied (tick thread)."""
+        return self._SyncObj__raftCommitIndex > self._SyncObj__raftLastApplied  # type: ignore[no-any-return]
+
     # ---- sending entries -------------------------------------------------------------
 
     def _SyncObj__sendAppendEntries(self) -> None:  # noqa: N802 - replaces the private method
@@ -390,7 +428,7 @@ class Core(SyncObj):
         return self._SyncObj__transport  # type: ignore[no-any-return]
 
     def poll(self, timeout: float) -> None:
-        self._poller.poll(timeout)
+        self._poller.poll(0.0 if self.apply_backlog() else timeout)
 
     def wake(self) -> None:
         """Interrupt the tick loop's poll from any thread."""
@@ -500,6 +538,9 @@ _REQUIRED_INTERNALS = (
     "_SyncObj__noopIDx",
     "_SyncObj__conf",
     "_SyncObj__newAppendEntriesTime",
+    "_SyncObj__commandsWaitingCommit",
+    "_SyncObj__getEntries",
+    "_SyncObj__doApplyCommand",
 )
 
 

@@ -76,6 +76,9 @@ def _writer(cluster: ProcessCluster, acked: list[int], stop: threading.Event, fi
         try:
             if conn is None:
                 live = [n.index for n in cluster.nodes if n.alive()]
+                if not live:  # the whole cluster is down for the moment
+                    stop.wait(0.05)
+                    continue
                 conn = cluster.connect(random.choice(live), timeout=3)
             conn.execute("INSERT INTO acked VALUES (%s)", (next_id,))
             acked.append(next_id)
