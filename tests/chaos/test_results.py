@@ -1,0 +1,26 @@
+"""results.py: the runs' figures as the RESULTS.md table."""
+
+from __future__ import annotations
+
+from .results import table
+
+
+def test_one_row_per_run_numbered_per_scenario_with_failing_verdicts_named():
+    run = {
+        "scenario": "partition",
+        "ops": 10,
+        "ok": 7,
+        "fail": 2,
+        "unknown": 1,
+        "faults": {"partition": 3, "cut": 1, "heal": 4},
+        "isolation": {"minority_windows": 4, "minority_writes": 9, "deposed_windows": 0},
+        "valid": True,
+        "verdicts": {"bank": True, "isolation": True},
+    }
+    failing = {**run, "valid": False, "verdicts": {"bank": True, "isolation": False}}
+    rows = table([run, failing]).splitlines()[2:]
+    assert rows == [
+        "| 1 | partition | 10 | 7 | 2 | 1 | 3/1 partitions/cuts | 9 minority writes | pass |",
+        "| 2 | partition | 10 | 7 | 2 | 1 | 3/1 partitions/cuts | 9 minority writes "
+        "| FAIL (isolation) |",
+    ]
