@@ -142,9 +142,9 @@ class Level:
         return OuterRef(value.type, slot, name)
 
 
-# Casts to object-identifier types, bound by sql/pgfunctions.py (QuorumDB has no oid types).
+# Casts to the reg* types, bound by sql/pgfunctions.py (session values: name <-> oid).
 _CATALOG_CASTS = frozenset(
-    {"oid", "regclass", "regtype", "regnamespace", "regproc", "regprocedure", "regrole"}
+    {"regclass", "regtype", "regnamespace", "regproc", "regprocedure", "regrole"}
 )
 
 

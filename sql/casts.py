@@ -166,6 +166,34 @@ def _int_to_bool(value: Any) -> object:
     return value != 0
 
 
+def _int_to_oid(value: Any) -> object:
+    return value & 0xFFFFFFFF  # int4 -> oid is binary-coercible: -1 is 4294967295
+
+
+def _int8_to_oid(value: Any) -> object:
+    if not 0 <= value <= 0xFFFFFFFF:
+        raise NumericValueOutOfRange("OID out of range")
+    return value
+
+
+def _oid_to_int4(value: Any) -> object:
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+def _regtype_to_oid(value: Any) -> object:
+    """A regtype value is the type's format_type() name ("integer", "text[]")."""
+    from .pgcatalog import TYPE_NAMES
+
+    name, array = (value[:-2], True) if value.endswith("[]") else (value, False)
+    try:
+        return T.type_from_name((name,), array=array).oid
+    except QuorumError:
+        for oid, (typname, display, *_rest) in TYPE_NAMES.items():
+            if value in (typname, display):
+                return oid
+        raise
+
+
 def _bool_to_text(value: Any) -> object:
     return "true" if value else "false"
 
@@ -343,6 +371,15 @@ def _base_cast(src: SqlType, dst: SqlType) -> Cast | None:
             return Cast(_int_to_numeric, I)
         if d == T.BOOL.oid and s == T.INT4.oid:
             return Cast(_int_to_bool, E)
+        if d == T.OID.oid:
+            return Cast(_int8_to_oid if s == T.INT8.oid else _int_to_oid, I)
+    elif s == T.REGTYPE.oid and d == T.OID.oid:
+        return Cast(_regtype_to_oid, I)
+    elif s == T.OID.oid:
+        if d == T.INT8.oid:
+            return Cast(None, A)
+        if d == T.INT4.oid:
+            return Cast(_oid_to_int4, A)
     elif s in _FLOATS:
         if d == T.FLOAT8.oid:
             return Cast(None, I)

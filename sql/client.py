@@ -237,13 +237,6 @@ class ClientSession(Session):
             await self._end_implicit()
         return result, None
 
-    def session_value(self, name: str, args: tuple[object, ...]) -> object:
-        if name.startswith("::"):  # x::regclass and the other catalog casts
-            from .pgfunctions import reg_cast
-
-            return reg_cast(self, name[2:], args[0])
-        return super().session_value(name, args)
-
     def close(self) -> None:
         self.portals.clear()
         self.statements.clear()

@@ -297,6 +297,7 @@ op("+", None, T.NUMERIC, T.NUMERIC, lambda a: a)
 op("@", None, T.NUMERIC, T.NUMERIC, Decimal.copy_abs)
 register_comparisons(T.NUMERIC, T.NUMERIC, _NUMERIC_CMP)
 register_comparisons(T.BOOL, T.BOOL, GENERIC_CMP)
+register_comparisons(T.OID, T.OID, GENERIC_CMP)
 
 
 def _shift(value: int, width: int) -> int:

@@ -24,9 +24,10 @@ key's index, constraints and column defaults, which have no id of their own,
 get stable synthetic oids from their table's id (`pkey_oid`,
 `constraint_oid`).
 
-Types: oid-valued columns are bigint and name/"char" columns text (QuorumDB
-has no oid, name or "char" type), which every client tested reads the same
-way; RowDescription shows int8/text for them.
+Types: oid-valued columns have type oid (OID 26, `oid[]` 1028), as in
+PostgreSQL; name/"char" columns are text (QuorumDB has no name or "char"
+type), which every client tested reads the same way; RowDescription shows
+text for them.
 
 Invariants: rows are produced from one catalog state (the statement's), so
 a join between two virtual tables is consistent; nothing here writes.
@@ -71,21 +72,20 @@ _PKEY_BASE = 1 << 30
 _CONSTRAINT_BASE = 3 << 29
 _ATTRDEF_BASE = 7 << 28  # above every constraint oid
 
-OID = T.INT8  # see the module docstring
+OID = T.OID
 NAME = T.TEXT
 CHAR = T.TEXT
 TEXT, BOOL, INT2, INT4, INT8, FLOAT4 = T.TEXT, T.BOOL, T.INT2, T.INT4, T.INT8, T.FLOAT4
 TIMESTAMPTZ = T.TIMESTAMPTZ
 TEXT_ARRAY = T.array_of(T.TEXT)
 INT2_ARRAY = T.array_of(T.INT2)
-OID_ARRAY = T.array_of(T.INT8)
+OID_ARRAY = T.array_of(T.OID)
 
 # Names of type OIDs that QuorumDB's type system does not have (format_type, pg_type).
 TYPE_NAMES: dict[int, tuple[str, str, int, str]] = {
     # oid: (typname, format_type name, typlen, typcategory)
     18: ("char", '"char"', 1, "Z"),
     19: ("name", "name", 64, "S"),
-    26: ("oid", "oid", 4, "N"),
     22: ("int2vector", "int2vector", -1, "A"),
     30: ("oidvector", "oidvector", -1, "A"),
     194: ("pg_node_tree", "pg_node_tree", -1, "Z"),
@@ -99,7 +99,7 @@ TYPE_NAMES: dict[int, tuple[str, str, int, str]] = {
     2277: ("anyarray", "anyarray", -1, "P"),
 }
 _KNOWN_TYPE_OIDS = (16, 17, 20, 21, 23, 25, 114, 700, 701, 705, 1042, 1043, 1082, 1083,
-                    1114, 1184, 1186, 1700, 2950, 3802, 2206)  # fmt: skip
+                    1114, 1184, 1186, 1700, 2950, 3802, 2206, 26)  # fmt: skip
 
 
 def pkey_oid(table: TableDef) -> int:

@@ -10,9 +10,9 @@ those of `sql/pgcatalog.py`.
 The casts ``x::regclass`` / ``::regtype`` / ``::regnamespace`` / ``::regproc``
 / ``::regrole`` are session values (`reg_cast`): from a number (an oid) they
 give the object's name as text, which is what clients print; from text (a
-name, or an oid written as digits) they give the oid as bigint, which is what
-clients compare. PostgreSQL has one reg* type that is both; QuorumDB has no
-oid-valued types, so the cast picks by its input.
+name, or an oid written as digits) they give the oid (type oid), which is
+what clients compare. PostgreSQL has one reg* type that is both; QuorumDB's
+reg* casts pick by their input.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from .pgcatalog import (
 
 __all__ = ["format_type", "reg_cast", "REG_TYPES"]
 
-OID, TEXT, BOOL, INT4, INT8 = T.INT8, T.TEXT, T.BOOL, T.INT4, T.INT8
+OID, TEXT, BOOL, INT4, INT8 = T.OID, T.TEXT, T.BOOL, T.INT4, T.INT8
 REG_TYPES = frozenset({"regclass", "regtype", "regnamespace", "regproc", "regprocedure", "regrole"})
 
 
@@ -395,16 +395,12 @@ def bind_reg_cast(binder: Any, node: Any) -> Any:
     if len(node.type.names) == 2 and node.type.names[0] != "pg_catalog":
         return None
     arg = binder.bind(node.operand)
-    if target == "oid":
-        if arg.type.is_numeric:
-            return binder.cast(arg, T.INT8, node.location, -1)
-        return SessionValue(T.INT8, "::oid", (arg,))
     numeric = arg.type.is_numeric and arg.type.oid != T.REGTYPE.oid
     if target == "regtype" and not numeric:
         return None
     if not numeric and arg.type.oid not in (T.TEXT.oid, T.UNKNOWN.oid, T.VARCHAR.oid):
         raise QuorumError(f"cannot cast type {arg.type} to {target}", sqlstate="42846")
-    return SessionValue(T.TEXT if numeric else T.INT8, "::" + target, (arg,))
+    return SessionValue(T.TEXT if numeric else T.OID, "::" + target, (arg,))
 
 
 def _to_reg(target: str) -> Any:

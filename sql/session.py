@@ -201,6 +201,10 @@ class Session(ControlStatements):
         return self.db.catalogs.current(txn, self.search_path())
 
     def session_value(self, name: str, args: tuple[object, ...]) -> object:
+        if name.startswith("::"):  # x::regclass and the other catalog casts
+            from .pgfunctions import reg_cast
+
+            return reg_cast(self, name[2:], args[0])
         if name in ("current_user", "session_user"):
             return self.user
         if name == "current_database":

@@ -10,6 +10,7 @@ types that can be keys, encode directly with `storage.keycode`:
 type                       Python      notes
 =========================  ==========  ====================================
 int2 / int4 / int8         int         range-checked on every arithmetic result
+oid                        int         0 .. 2**32-1 (catalog object ids)
 float4 / float8            float       float4 values are rounded to binary32
 numeric                    Decimal     the exponent is the display scale (>= 0)
 text / varchar / bpchar    str         bpchar(n) is stored padded to n
@@ -79,6 +80,7 @@ __all__ = [
     "JSONB",
     "UNKNOWN",
     "REGTYPE",
+    "OID",
     "INT_RANGES",
     "EXACT",
     "type_from_name",
@@ -164,6 +166,7 @@ JSON = SqlType("json", 114, -1, "json", "U")
 JSONB = SqlType("jsonb", 3802, -1, "jsonb", "U")
 UNKNOWN = SqlType("unknown", 705, -2, "unknown", "X")
 REGTYPE = SqlType("regtype", 2206, 4, "regtype", "N")  # a type's name; produced by pg_typeof()
+OID = SqlType("oid", 26, 4, "oid", "N")  # an object id: 4-byte unsigned, an int 0 .. 2**32-1
 
 _SCALARS = (
     INT2,
@@ -185,6 +188,7 @@ _SCALARS = (
     BYTEA,
     JSON,
     JSONB,
+    OID,
 )
 _BY_OID: dict[int, SqlType] = {t.oid: t for t in _SCALARS}
 _BY_OID[REGTYPE.oid] = REGTYPE
@@ -212,6 +216,7 @@ _ARRAY_OIDS = {
     BYTEA.oid: 1001,
     JSON.oid: 199,
     JSONB.oid: 3807,
+    OID.oid: 1028,
 }
 _ARRAYS: dict[int, SqlType] = {}
 for _element in _SCALARS:
@@ -277,6 +282,7 @@ _TYPE_NAMES: dict[str, SqlType] = {
     "json": JSON,
     "jsonb": JSONB,
     "regtype": REGTYPE,
+    "oid": OID,
 }
 
 
@@ -394,7 +400,7 @@ def type_from_name(
 _UNSUPPORTED_TYPES = frozenset(
     "timetz money inet cidr macaddr macaddr8 xml bit varbit point line lseg box path polygon"
     " circle tsvector tsquery int4range int8range numrange tsrange tstzrange daterange"
-    " int4multirange oid regclass regproc pg_lsn txid_snapshot pg_snapshot jsonpath".split()
+    " int4multirange regclass regproc pg_lsn txid_snapshot pg_snapshot jsonpath".split()
 )
 
 
@@ -458,6 +464,17 @@ def _parse_int(t: SqlType, text: str) -> int:
     if not lo <= value <= hi:
         raise NumericValueOutOfRange(f'value "{text}" is out of range for type {t.display}')
     return value
+
+
+def _parse_oid(t: SqlType, text: str) -> int:
+    """oidin: an unsigned 32-bit number; negative input down to -2**31 wraps, as in C."""
+    m = _INT_RE.fullmatch(text)
+    if m is None:
+        raise invalid_input(t, text)
+    value = int(m.group(1))
+    if not -(1 << 31) <= value <= 0xFFFFFFFF:
+        raise NumericValueOutOfRange(f'value "{text}" is out of range for type oid')
+    return value & 0xFFFFFFFF
 
 
 def _parse_float(t: SqlType, text: str) -> float:
@@ -541,8 +558,11 @@ def check_varchar(text: str, t: SqlType) -> str:
 
 
 def _parse_regtype(t: SqlType, text: str) -> str:
-    names = tuple(part.strip().strip('"') for part in text.strip().lower().split("."))
-    return str(type_from_name(names))
+    text = text.strip()
+    array = text.endswith("[]")
+    text = text[:-2] if array else text
+    names = tuple(part.strip().strip('"') for part in text.lower().split("."))
+    return str(type_from_name(names, array=array))
 
 
 def parse_text(t: SqlType, text: str) -> object:
@@ -570,6 +590,7 @@ _PARSERS: dict[int, Callable[[SqlType, str], object]] = {
     UNKNOWN.oid: _parse_text,
     BOOL.oid: _parse_bool,
     REGTYPE.oid: _parse_regtype,
+    OID.oid: _parse_oid,
 }
 
 
@@ -720,6 +741,7 @@ _FORMATTERS: dict[int, Callable[[Any], str]] = {
     UNKNOWN.oid: str,
     BOOL.oid: _format_bool,
     REGTYPE.oid: str,
+    OID.oid: str,
 }
 _ZONED: dict[int, Callable[[Any, str | None], str]] = {}
 
@@ -778,7 +800,7 @@ def text_encoder(
     oid = t.oid
     if oid in (TEXT.oid, VARCHAR.oid, BPCHAR.oid, UNKNOWN.oid, REGTYPE.oid, JSON.oid):
         return _encode_str
-    if oid in INT_RANGES:
+    if oid in INT_RANGES or oid == OID.oid:
         return _encode_int
     if oid == BOOL.oid:
         return _encode_bool

@@ -1,9 +1,9 @@
 """asyncpg (extended protocol only, binary codecs) on the leader and through a follower.
 
-Not covered: array columns. asyncpg decodes arrays only after introspecting
-their element type with a recursive query over pg_type using oid[]
-parameters, which needs oid-typed catalog columns QuorumDB does not have yet
-(see sql/pgcatalog.py)."""
+Arrays: asyncpg decodes them only after introspecting their element type with
+a recursive query over pg_type that takes an ``oid[]`` parameter and reads
+``oid``/``oid[]`` columns, so these tests also cover the catalog's oid
+columns (sql/pgcatalog.py) and the oid type's binary I/O."""
 
 from __future__ import annotations
 
@@ -92,3 +92,34 @@ def test_prepared_statements_executemany_transactions_and_cursors(node):
             await conn.close()
 
     run(main())
+
+
+def test_array_round_trips(node):
+    rows = [
+        (1, [1, None, -3], ["a", "b c", None, 'q"uote', ""], [Decimal("1.50"), None, Decimal("-2")],
+         [True, False, None]),
+        (2, [], [], [], []),
+        (3, None, None, None, None),
+    ]  # fmt: skip
+
+    async def main() -> None:
+        conn = await _connect(node)
+        try:
+            table = f"apg_arr_{node.name}"
+            await conn.execute(f"DROP TABLE IF EXISTS {table}")
+            await conn.execute(
+                f"CREATE TABLE {table} (id int PRIMARY KEY, i int[], t text[], n numeric[], b bool[])"
+            )
+            await conn.executemany(f"INSERT INTO {table} VALUES ($1, $2, $3, $4, $5)", rows)
+            got = await conn.fetch(f"SELECT * FROM {table} ORDER BY id")
+            assert [tuple(r) for r in got] == rows
+            # parameters and results of array type, and the oid type itself
+            assert await conn.fetchval("SELECT $1::int8[] || 7::int8", [5, 6]) == [5, 6, 7]
+            assert await conn.fetchval("SELECT 'int4'::regtype::oid") == 23
+            oids = await conn.fetchval("SELECT array_agg(oid ORDER BY oid) FROM pg_type "
+                                       "WHERE oid = ANY($1::oid[])", [25, 23, 4294967295])
+            assert oids == [23, 25]
+        finally:
+            await conn.close()
+
+    run(asyncio.wait_for(main(), 60))
