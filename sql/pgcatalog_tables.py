@@ -146,7 +146,7 @@ def _attribute(
     collation = 100 if t.category == "S" else 0
     return (
         relid, name, t.oid, -1, t.typlen, attnum, 1 if t.element is not None else 0, -1,
-        t.typmod, t.typlen in (1, 2, 4, 8), "i", "x" if t.typlen < 0 else "p", "", not_null,
+        t.typmod, t.typlen in (1, 2, 4, 8), "i", _storage(t.oid, t.typlen), "", not_null,
         has_default, False, identity, "", False, True, 0, collation, None, None,
     )  # fmt: skip
 
@@ -228,6 +228,13 @@ def _pg_type(view: CatalogView) -> Iterable[Row]:
         yield _type_row(oid, name, length, "p" if category == "P" else "b", category, False, 0, 0)
 
 
+def _storage(oid: int, length: int) -> str:
+    """typstorage / attstorage: plain for fixed width, main for numeric, else extended."""
+    if length >= 0:
+        return "p"
+    return "m" if oid == T.NUMERIC.oid else "x"
+
+
 def _type_row(
     oid: int, name: str, length: int, kind: str, category: str, preferred: bool, elem: int, array: int
 ) -> Row:
@@ -236,7 +243,7 @@ def _type_row(
         oid, name, PG_CATALOG_OID, BOOTSTRAP_OID, length, length in (1, 2, 4, 8), kind,
         category, preferred, True, ",", 0, "array_subscript_handler" if elem else "-",
         elem, array, f"{io}_in", f"{io}_out", f"{io}_recv", f"{io}_send",
-        "d" if length == 8 else "i", "x" if length < 0 else "p", False, 0, -1, 0,
+        "d" if length == 8 else "i", _storage(oid, length), False, 0, -1, 0,
         100 if category == "S" else 0, None, None,
     )  # fmt: skip
 

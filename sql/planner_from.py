@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import partial
+from typing import cast
 
 from quorumdb.storage.errors import (
     AmbiguousColumn,
@@ -49,6 +50,7 @@ from .bound import (
     OuterRef,
     column_refs,
     shift_columns,
+    transform,
 )
 from .catalog import TableDef, ViewDef
 from .plan import (
@@ -218,6 +220,7 @@ class FromPlanner:
         call = binder.bind(ref.call)
         if not isinstance(call, Call):
             call = Call(call.type, _identity_op(call.type), (call,))
+        call, params = _enclosing_refs_inline(call, level.params)
         op = call.op
         if op.out_columns:
             names = [n for n, _ in op.out_columns]
@@ -232,7 +235,7 @@ class FromPlanner:
         node = FunctionScan(
             call, len(names) - (1 if ref.ordinality else 0), ref.ordinality, visible
         )
-        return self._node_item(node, names, types, visible, ref.column_aliases, ref.location, tuple(level.params))  # fmt: skip
+        return self._node_item(node, names, types, visible, ref.column_aliases, ref.location, params)  # fmt: skip
 
     # ---- joins -------------------------------------------------------------------------
 
@@ -540,3 +543,24 @@ def _catalog_table(ref: ast.TableName):  # type: ignore[no-untyped-def]
         return item
 
     return plan
+
+
+def _enclosing_refs_inline(
+    call: Call, params: list[tuple[int, BoundExpr]]
+) -> tuple[Call, tuple[tuple[int, BoundExpr], ...]]:
+    """Split a FROM function's correlated references: those to preceding FROM items stay
+    LATERAL parameters (the join sets them per left row); those to an enclosing query
+    (``unnest(outer.col)`` in a subquery) are already that query's outer references,
+    set before this query block runs, so they replace the parameter in the call. A
+    function first in FROM has no join to set its parameters."""
+    lateral = tuple((slot, value) for slot, value in params if column_refs(value))
+    enclosing = {slot: value for slot, value in params if not column_refs(value)}
+    if not enclosing:
+        return call, lateral
+
+    def inline(node: BoundExpr) -> BoundExpr:
+        if isinstance(node, OuterRef) and node.slot in enclosing:
+            return enclosing[node.slot]
+        return transform(node, inline)
+
+    return cast(Call, inline(call)), lateral

@@ -14,6 +14,9 @@ same shape: the same title, headers, rows and footers. Normalised, and why:
 Outputs are compared in psql's unaligned mode (``-A``), because aligned
 output pads columns to the widest value, so a normalised name would shift
 every column; ``\\d items`` has no owner and is also compared aligned, exactly.
+``\\d+ items`` needs no normalising: its storage column (plain/main/extended)
+and access method come from pg_attribute and pg_am as in PostgreSQL, and its
+query reads an outer column inside ``ARRAY(SELECT ... FROM unnest(...))``.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ SCHEMA = [
 ]
 COMMANDS = [
     r"\d", r"\dt", r"\di", r"\dn", r"\d items", r"\d orders", r"\l", r"\du",
-    r"\dt shop.*", r"\di shop.*", r"\d shop.carts",
+    r"\dt shop.*", r"\di shop.*", r"\d shop.carts", r"\d+ items",
 ]  # fmt: skip
 _OWNERS = re.compile(r"\b(quorumdb|postgres|pg_database_owner)\b")
 
