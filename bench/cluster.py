@@ -177,7 +177,9 @@ class QuorumNode:
 
 
 class QuorumCluster:
-    def __init__(self, root: Path, nodes: int, fsync: bool, cpus: CpuPlan) -> None:
+    def __init__(
+        self, root: Path, nodes: int, fsync: bool, cpus: CpuPlan, extra_args: tuple[str, ...] = ()
+    ) -> None:
         if nodes < 1:
             raise ValueError("a cluster has at least one node")
         self.root = root
@@ -201,6 +203,7 @@ class QuorumCluster:
                 cpus.server_command(
                     QUORUMDB
                     + spec.serve_args([o.raft_address for o in specs if o is not spec], fsync)
+                    + list(extra_args)
                 ),
             )
             for spec in specs
@@ -363,10 +366,12 @@ def throwaway_cluster(
     tmp_root: Path | None = None,
     cpus: CpuPlan | None = None,
     ready_timeout: float = READY_TIMEOUT,
+    extra_args: tuple[str, ...] = (),
 ) -> Iterator[QuorumCluster]:
-    """A running cluster for the duration of the `with`; stopped and deleted afterwards."""
+    """A running cluster for the duration of the `with`; stopped and deleted afterwards.
+    `extra_args` go to every `quorumdb serve` (e.g. ``("--no-group-commit",)``)."""
     root = Path(tempfile.mkdtemp(prefix="quorumdb-bench-qdb-", dir=tmp_root))
-    cluster = QuorumCluster(root, nodes, fsync, cpus or CpuPlan(None, None))
+    cluster = QuorumCluster(root, nodes, fsync, cpus or CpuPlan(None, None), extra_args)
     try:
         cluster.start()
         cluster.wait_ready(ready_timeout)

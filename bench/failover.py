@@ -161,7 +161,11 @@ def _trials(
     results: list[dict[str, Any]] = []
     try:
         with throwaway_cluster(
-            ctx.nodes, fsync=True, tmp_root=ctx.tmp_root, cpus=ctx.cpus
+            ctx.nodes,
+            fsync=True,
+            tmp_root=ctx.tmp_root,
+            cpus=ctx.cpus,
+            extra_args=ctx.quorumdb_args,
         ) as cluster:
             _create_failover_table(cluster)
             for i in range(1, ctx.plan.failover_trials + 1):

@@ -46,14 +46,14 @@ QUICK = Plan(
     clients=(1, 10),
     modes=("simple", "prepared"),
     scripts=("tpcb", "select-only"),
-    duration_s=5,
+    duration_s=4,
     insert_count=300,
     insert_warmup=30,
     failover_trials=2,
     failover_write_rate=50.0,
     bulk_scale=1,
     init_timeout_s=300.0,
-    raft_args=("--proposals", "300", "--seconds", "1"),
+    raft_args=("--proposals", "200", "--seconds", "0.5"),
 )
 
 FULL = Plan(
@@ -85,6 +85,7 @@ class BenchContext:
     nodes_note: str = ""
     tmp_root: Path | None = None
     fallback_load: bool = True  # load pgbench tables with bench/pgbench_load.py if pgbench -i fails
+    quorumdb_args: tuple[str, ...] = ()  # extra `quorumdb serve` flags (--quorumdb-arg), for A/B runs
 
 
 @dataclass(slots=True)

@@ -18,6 +18,7 @@ and the tests feed it a fixture:
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -32,6 +33,8 @@ __all__ = [
     "render_markdown",
     "write_png",
     "history_entry",
+    "render_history",
+    "read_history",
     "write_all",
     "format_value",
 ]
@@ -111,7 +114,9 @@ def _verdict(met: bool | None) -> str:
     return {True: "yes", False: "**NO**", None: "open"}[met]
 
 
-def render_markdown(results: Mapping[str, Any]) -> str:
+def render_markdown(
+    results: Mapping[str, Any], history: Sequence[Mapping[str, Any]] | None = None
+) -> str:
     run, machine, summary = results["run"], results["machine"], results["summary"]
     notes: list[str] = []
     commit = str(machine.get("quorumdb_commit", "?"))[:10]
@@ -129,6 +134,8 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         + ". PostgreSQL 15: fsync on, synchronous_commit on, shared_buffers 128MB.",
         "",
     ]
+    if run.get("label"):
+        lines += [f"What this run measures: {_escape(str(run['label']))}", ""]
     if run.get("interrupted"):
         lines += ["**This run was interrupted; the results are partial.**", ""]
     if run.get("only"):
@@ -153,6 +160,7 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         )
     lines += _pgbench_details(results["rows"])
     lines += _raft_section(results)
+    lines += render_history(history or [])
     if results.get("errors"):
         lines += ["", "## Workloads that stopped early", ""]
         lines += [
@@ -343,6 +351,65 @@ def _ok_value(measurement: Mapping[str, Any] | None) -> float | None:
 
 # --- history ------------------------------------------------------------------------------------
 
+# The figures the history table follows: (column, key in a history line (a glob), what to show).
+HISTORY_COLUMNS = (
+    ("TPC-B c10 prep.", "pgbench/TPC-B s1 c10 prepared/tps", "ratio"),
+    ("select c10 prep.", "pgbench/select-only s1 c10 prepared/tps", "ratio"),
+    ("INSERT p50 ms", "insert_latency/autocommit INSERT, 1 client (QuorumDB fsync on; "
+     "PostgreSQL synchronous_commit on)/latency p50", "quorumdb"),
+    ("failover s", "failover/kill -9 leader under 50 writes/s -> first commit on new leader/median",
+     "quorumdb"),
+    ("peak RSS MB", "bulk_load/pgbench -i -s */peak memory per node", "quorumdb"),
+)  # fmt: skip
+
+
+def render_history(history: Sequence[Mapping[str, Any]], limit: int = 15) -> list[str]:
+    """The last `limit` runs of history.jsonl as a table: what each change did.
+
+    TPS columns are the QuorumDB/PostgreSQL ratio measured in that run (the
+    machine is shared, so absolute figures drift); the others are QuorumDB's."""
+    runs = [h for h in history if not h.get("interrupted")][-limit:]
+    if not runs:
+        return []
+    lines = [
+        "",
+        "## History (bench/results/history.jsonl)",
+        "",
+        "TPS columns: ratio QuorumDB/PostgreSQL in that run; the others: QuorumDB's figure.",
+        "",
+        "| date | commit | mode | what changed | "
+        + " | ".join(name for name, _, _ in HISTORY_COLUMNS)
+        + " |",
+        "| --- | --- | --- | --- | " + " | ".join("---" for _ in HISTORY_COLUMNS) + " |",
+    ]
+    for entry in runs:
+        figures = entry.get("figures") or {}
+        cells = []
+        for _, key, field_name in HISTORY_COLUMNS:
+            matches = [figures[k] for k in sorted(figures) if fnmatch.fnmatchcase(k, key)]
+            value = (matches[-1] if matches else {}).get(field_name)
+            cells.append("-" if value is None else f"{value:.3g}")
+        commit = str(entry.get("commit") or "?")[:8] + ("+" if entry.get("dirty") else "")
+        lines.append(
+            f"| {str(entry.get('date') or '?')[:16]} | {commit} | {entry.get('mode') or '?'} | "
+            f"{_escape(str(entry.get('label') or ''))} | " + " | ".join(cells) + " |"
+        )
+    return lines
+
+
+def read_history(path: Path) -> list[dict[str, Any]]:
+    """The lines of history.jsonl (none if it does not exist; unreadable lines skipped)."""
+    if not path.exists():
+        return []
+    entries = []
+    for line in path.read_text().splitlines():
+        try:
+            entries.append(json.loads(line))
+        except ValueError:
+            continue
+    return entries
+
+
 
 def history_entry(results: Mapping[str, Any]) -> dict[str, Any]:
     """One line for history.jsonl: when, which commit, and the figures the targets are about."""
@@ -367,6 +434,7 @@ def history_entry(results: Mapping[str, Any]) -> dict[str, Any]:
         "only": run.get("only"),
         "quorumdb_nodes": run.get("quorumdb_nodes"),
         "interrupted": run.get("interrupted", False),
+        "label": run.get("label"),
         "targets": f"{summary['targets_met']}/{summary['targets']} met",
         "figures": figures,
     }
@@ -381,15 +449,19 @@ def write_all(
     path = directory / "latest.json"
     path.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
     written.append(path)
+    history_path = directory / "history.jsonl"
+    history = read_history(history_path)
+    if append_history:
+        entry = history_entry(results)
+        with open(history_path, "a") as f:
+            f.write(json.dumps(entry, sort_keys=True) + "\n")
+        history.append(entry)
     path = directory / "latest.md"
-    path.write_text(render_markdown(results))
+    path.write_text(render_markdown(results, history))
     written.append(path)
     path = directory / "latest.png"
     write_png(results, path)
     written.append(path)
     if append_history:
-        path = directory / "history.jsonl"
-        with open(path, "a") as f:
-            f.write(json.dumps(history_entry(results), sort_keys=True) + "\n")
-        written.append(path)
+        written.append(history_path)
     return written

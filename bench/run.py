@@ -199,6 +199,19 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--results-dir", type=Path, default=RESULTS)
     parser.add_argument("--no-history", action="store_true", help="do not append to history.jsonl")
+    parser.add_argument(
+        "--quorumdb-arg",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="extra flag for every `quorumdb serve` (repeatable), e.g. "
+        "--quorumdb-arg=--no-group-commit to measure what group commit gains",
+    )
+    parser.add_argument(
+        "--label",
+        metavar="TEXT",
+        help="what this run measures (the change under test); shown in the report and history",
+    )
     args = parser.parse_args(argv)
     only = [name.strip() for item in args.only or [] for name in item.split(",") if name.strip()]
     unknown = [name for name in only if name not in WORKLOADS]
@@ -232,7 +245,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"WARNING: {tmp_root} is on {machine['tmp_filesystem']}: fsync costs nothing there; use --tmp-dir"
         )
     ctx = BenchContext(
-        plan=plan, cpus=cpus, nodes=1, tmp_root=tmp_root, fallback_load=not args.no_fallback_load
+        plan=plan,
+        cpus=cpus,
+        nodes=1,
+        tmp_root=tmp_root,
+        fallback_load=not args.no_fallback_load,
+        quorumdb_args=tuple(args.quorumdb_arg),
     )
     run_info: dict[str, Any] = {
         "mode": plan.name,
@@ -242,6 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "plan": asdict(plan),
         "interrupted": False,
         "fallback_load": ctx.fallback_load,
+        "label": args.label,
+        "quorumdb_args": list(args.quorumdb_arg),
     }
     rows: list[Row] = []
     extras: dict[str, Any] = {}

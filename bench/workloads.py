@@ -71,7 +71,9 @@ def _postgres(ctx: BenchContext) -> Iterator[Any]:
 
 @contextmanager
 def _quorumdb(ctx: BenchContext, fsync: bool = True) -> Iterator[tuple[QuorumCluster, QuorumNode]]:
-    with throwaway_cluster(ctx.nodes, fsync=fsync, tmp_root=ctx.tmp_root, cpus=ctx.cpus) as cluster:
+    with throwaway_cluster(
+        ctx.nodes, fsync=fsync, tmp_root=ctx.tmp_root, cpus=ctx.cpus, extra_args=ctx.quorumdb_args
+    ) as cluster:
         yield cluster, cluster.find_leader()
 
 

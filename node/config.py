@@ -88,6 +88,7 @@ class NodeConfig:
     superuser_password: str | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    group_commit: bool = True
 
     @property
     def clustered(self) -> bool:
@@ -240,6 +241,14 @@ OPTIONS: tuple[Option, ...] = (
         "Flush every commit to disk before acknowledging it (default). --no-fsync is "
         "UNSAFE: acknowledged commits can be lost on power failure or OS crash; use it "
         "only for benchmarks and throwaway data.",
+        _boolean,
+        True,
+        kind="switch",
+    ),
+    Option(
+        "--group-commit",
+        "Put the commits of concurrent sessions into one Raft entry (default); "
+        "--no-group-commit proposes one entry per transaction (to measure the difference).",
         _boolean,
         True,
         kind="switch",

@@ -142,7 +142,9 @@ class Node:
                 self._raft = RaftNode(raft_config, state_machine)
             except OSError as exc:
                 raise NodeStartError(f"cannot listen on {config.raft_listen}: {exc}") from exc
-            raft_engine = RaftEngine(self._store, self._raft)
+            raft_engine = RaftEngine(
+                self._store, self._raft, group_commit=config.group_commit
+            )
             engine = raft_engine
             router = LeaderRouter(self._raft, config.node_id)
         else:

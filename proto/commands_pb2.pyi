@@ -63,12 +63,14 @@ class GarbageCollectCommand(_message.Message):
     def __init__(self, watermark: _Optional[int] = ..., start: _Optional[bytes] = ..., max_versions: _Optional[int] = ..., reclaim: _Optional[_Iterable[_Union[ReclaimRange, _Mapping]]] = ...) -> None: ...
 
 class Command(_message.Message):
-    __slots__ = ("txn", "gc")
+    __slots__ = ("txn", "gc", "batch")
     TXN_FIELD_NUMBER: _ClassVar[int]
     GC_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
     txn: TransactionCommand
     gc: GarbageCollectCommand
-    def __init__(self, txn: _Optional[_Union[TransactionCommand, _Mapping]] = ..., gc: _Optional[_Union[GarbageCollectCommand, _Mapping]] = ...) -> None: ...
+    batch: CommandBatch
+    def __init__(self, txn: _Optional[_Union[TransactionCommand, _Mapping]] = ..., gc: _Optional[_Union[GarbageCollectCommand, _Mapping]] = ..., batch: _Optional[_Union[CommandBatch, _Mapping]] = ...) -> None: ...
 
 class CommandBatch(_message.Message):
     __slots__ = ("commands",)

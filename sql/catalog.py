@@ -302,7 +302,24 @@ class CatalogCache:
         self._capacity = capacity
         self._by_state: OrderedDict[int, Catalog] = OrderedDict()
         self._lock = threading.Lock()
+        self._states: dict[tuple[object, int], int] = {}  # (mvcc, read_ts) -> catalog_state
         self.loads = 0  # how many times a catalog was decoded (observable in tests)
+
+    def _state(self, txn: Transaction) -> int:
+        """`catalog_state(txn)`, remembered per (store, read_ts): every statement of every
+        session at the same snapshot finds the same token, so one key read serves them all.
+        SERIALIZABLE transactions read it themselves (the read is part of their read set)."""
+        if txn._reads is not None:
+            return catalog_state(txn)
+        memo_key = (txn.mvcc, txn.read_ts)
+        state = self._states.get(memo_key)
+        if state is None:
+            state = catalog_state(txn)
+            with self._lock:
+                if len(self._states) >= 64:
+                    self._states.clear()
+                self._states[memo_key] = state
+        return state
 
     def current(
         self, txn: Transaction, search_path: tuple[str, ...] = DEFAULT_SEARCH_PATH
@@ -310,7 +327,7 @@ class CatalogCache:
         if txn.has_written(keys.CATALOG_VERSION_KEY):
             self.loads += 1
             return load_catalog(txn, None).with_search_path(search_path)
-        state = catalog_state(txn)
+        state = self._state(txn)
         with self._lock:
             catalog = self._by_state.get(state)
             if catalog is not None:

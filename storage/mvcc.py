@@ -39,7 +39,7 @@ from __future__ import annotations
 import hashlib
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from .engine import Batch, KVEngine
@@ -266,6 +266,61 @@ class MVCC:
             self.engine.write(batch, sync=sync)
             self._applied_index = index
             return ApplyOutcome(True, index)
+
+    def apply_many(
+        self, write_sets: Sequence[WriteSet], index: int, *, sync: bool = False
+    ) -> list[SerializationFailure | None] | None:
+        """Group commit: validate and write several write sets at commit_ts = `index`.
+
+        Each write set is checked on its own, in order, against the store *and*
+        the write sets accepted before it in this call (a key one of them wrote
+        has a version at `index`, newer than anything the later one read). A
+        failure fails only that write set: the outcome list holds its
+        SerializationFailure, None for the others. Everything accepted, and
+        `applied_index`, go in ONE engine batch, so replaying `index` after a
+        crash is all or nothing (None is returned when it was applied already).
+        """
+        with self._apply_lock:
+            if index <= self._applied_index:
+                return None
+            batch = Batch()
+            suffix = _inv(index)
+            written: set[bytes] = set()
+            outcomes: list[SerializationFailure | None] = []
+            for write_set in write_sets:
+                try:
+                    self._check_after(write_set, written)
+                except SerializationFailure as exc:
+                    outcomes.append(exc)
+                    continue
+                for write in write_set.writes:
+                    raw_key = _bound(write.key) + suffix
+                    batch.put(raw_key, _TOMBSTONE if write.value is None else _PUT + write.value)
+                    written.add(write.key)
+                outcomes.append(None)
+            batch.put(_APPLIED_INDEX, _pack_ts(index))
+            self.engine.write(batch, sync=sync)
+            self._applied_index = index
+            return outcomes
+
+    def _check_after(self, write_set: WriteSet, written: set[bytes]) -> None:
+        """`check`, counting `written` (keys written earlier in the same entry) as changed."""
+        if written:
+            for write in write_set.writes:
+                if write.expect_ts is not None and write.key in written:
+                    raise SerializationFailure(
+                        "could not serialize access due to concurrent update"
+                    )
+            for read in write_set.reads:
+                if any(
+                    read.start <= key and (read.end is None or key < read.end) for key in written
+                ):
+                    raise SerializationFailure(
+                        "could not serialize access due to read/write dependencies among "
+                        "transactions",
+                        hint="The transaction might succeed if retried.",
+                    )
+        self.check(write_set)
 
     def advance(self, index: int, *, sync: bool = False) -> None:
         """Record `index` as applied without writing data (no-op entries, failed validation)."""

@@ -1,7 +1,8 @@
 """Replicated commands: their wire form and the stateless processor that applies them.
 
 A `Command` is what one transaction (or one maintenance step) asks every
-replica to do. `encode`/`decode` map it to the protobuf in
+replica to do; a `BatchCommand` carries the transactions of several sessions
+in one Raft entry (group commit, see sql/engine/raft.py). `encode`/`decode` map it to the protobuf in
 `proto/commands.proto`; `apply_command` executes it against an MVCC store at
 a log index. The processor holds no state of its own, so the very same code
 applies live entries, replays the journal after a restart and serves the
@@ -9,7 +10,8 @@ local (non-Raft) engine.
 
 Outcome per command: `CommandResult(commit_ts)` on success, or a
 `SerializationFailure` carried in the result (deterministic: every replica
-reaches the same verdict). Anything else raised while applying is a bug or a
+reaches the same verdict). A batch's result has one such result per
+transaction in `parts`: a transaction that fails validation fails alone. Anything else raised while applying is a bug or a
 broken disk, and the caller must stop the node rather than diverge.
 """
 
@@ -24,12 +26,11 @@ from quorumdb.storage.mvcc import MVCC, ReadRange, ReclaimRange, Write, WriteSet
 __all__ = [
     "TxnCommand",
     "GCCommand",
+    "BatchCommand",
     "Command",
     "CommandResult",
     "encode",
     "decode",
-    "encode_batch",
-    "decode_batch",
     "apply_command",
 ]
 
@@ -50,13 +51,21 @@ class GCCommand:
     reclaim: tuple[ReclaimRange, ...] = ()
 
 
-Command = TxnCommand | GCCommand
+@dataclass(frozen=True, slots=True)
+class BatchCommand:
+    """Transactions of concurrent sessions, applied in order at one log index."""
+
+    commands: tuple[TxnCommand, ...]
+
+
+Command = TxnCommand | GCCommand | BatchCommand
 
 
 @dataclass(frozen=True, slots=True)
 class CommandResult:
     commit_ts: int
     error: QuorumError | None = None
+    parts: tuple[CommandResult, ...] = ()  # a BatchCommand's, one per transaction
 
     def raise_error(self) -> int:
         """Return commit_ts, or raise the deterministic error the command failed with."""
@@ -91,6 +100,10 @@ def _to_pb(command: Command) -> pb.Command:
         gc.max_versions = command.max_versions
         for r in command.reclaim:
             gc.reclaim.add(start=r.start, end=r.end or b"", marker=r.marker)
+    elif isinstance(command, BatchCommand):
+        batch = msg.batch
+        batch.SetInParent()
+        batch.commands.extend(_to_pb(c) for c in command.commands)
     else:  # pragma: no cover - exhaustive
         raise TypeError(f"not a command: {command!r}")
     return msg
@@ -115,6 +128,11 @@ def _from_pb(msg: pb.Command) -> Command:
         gc = msg.gc
         reclaim = tuple(ReclaimRange(r.start, r.end or None, r.marker) for r in gc.reclaim)
         return GCCommand(gc.watermark, gc.start, gc.max_versions, reclaim)
+    if kind == "batch":
+        parts = tuple(_from_pb(c) for c in msg.batch.commands)
+        if not all(isinstance(c, TxnCommand) for c in parts):
+            raise ValueError("a command batch holds transaction commands only")
+        return BatchCommand(parts)  # type: ignore[arg-type]
     raise ValueError(f"unknown command kind {kind!r}")
 
 
@@ -128,18 +146,6 @@ def decode(data: bytes) -> Command:
     return _from_pb(msg)
 
 
-def encode_batch(commands: list[Command]) -> bytes:
-    batch = pb.CommandBatch()
-    batch.commands.extend(_to_pb(c) for c in commands)
-    return batch.SerializeToString()
-
-
-def decode_batch(data: bytes) -> list[Command]:
-    batch = pb.CommandBatch()
-    batch.ParseFromString(data)
-    return [_from_pb(c) for c in batch.commands]
-
-
 def apply_command(mvcc: MVCC, command: Command, index: int, *, sync: bool = False) -> CommandResult:
     """Apply one command at log `index`. Idempotent: an index <= applied_index is skipped."""
     if isinstance(command, TxnCommand):
@@ -148,6 +154,11 @@ def apply_command(mvcc: MVCC, command: Command, index: int, *, sync: bool = Fals
         except SerializationFailure as exc:
             return CommandResult(index, exc)
         return CommandResult(index)
+    if isinstance(command, BatchCommand):
+        outcomes = mvcc.apply_many([c.write_set for c in command.commands], index, sync=sync)
+        if outcomes is None:  # applied before (journal replay): nobody waits for the parts
+            outcomes = [None] * len(command.commands)
+        return CommandResult(index, parts=tuple(CommandResult(index, err) for err in outcomes))
     if isinstance(command, GCCommand):
         mvcc.gc(
             command.watermark,

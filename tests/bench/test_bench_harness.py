@@ -292,6 +292,22 @@ def test_png_history_and_all_files(tmp_path: Path):
     assert entry["figures"]["pgbench/TPC-B s1 c10 prepared/tps"]["quorumdb"] is None
 
 
+def test_the_report_shows_the_history_of_runs_with_their_labels(tmp_path: Path):
+    results = fixture_results()
+    results["run"]["label"] = "group commit"
+    report.write_all(results, tmp_path)
+    results["run"]["label"] = "compiled | expressions"
+    report.write_all(results, tmp_path)
+    md = (tmp_path / "latest.md").read_text()
+    assert "What this run measures: compiled \\| expressions" in md
+    assert "## History (bench/results/history.jsonl)" in md
+    rows = [line for line in md.splitlines() if line.startswith("| 20")]
+    assert len(rows) == 2 and "group commit" in rows[0] and "compiled \\| expressions" in rows[1]
+    assert "| 0.692 |" in rows[0]  # INSERT p50 of QuorumDB
+    history = report.read_history(tmp_path / "history.jsonl")
+    assert [h["label"] for h in history] == ["group commit", "compiled | expressions"]
+
+
 def test_png_of_a_run_without_any_successful_measurement(tmp_path: Path):
     rows = [tps_row(None, Measurement.failed("no server"))]
     results = report.build_results(rows, {}, {"mode": "quick"})

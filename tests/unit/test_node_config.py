@@ -49,6 +49,7 @@ def test_every_flag_reads_its_environment_variable():
         "QUORUMDB_PEER": "10.0.0.2:7432, 10.0.0.3:7432",
         "QUORUMDB_JOIN": "true",
         "QUORUMDB_FSYNC": "false",
+        "QUORUMDB_GROUP_COMMIT": "false",
         "QUORUMDB_NODE_ID": "n1",
         "QUORUMDB_MAX_CONNECTIONS": "7",
         "QUORUMDB_AUTH": "scram",
@@ -72,6 +73,7 @@ def test_every_flag_reads_its_environment_variable():
     assert c.peers == (Address("10.0.0.2", 7432), Address("10.0.0.3", 7432))
     assert c.join is True
     assert c.fsync is False
+    assert c.group_commit is False
     assert c.node_id == "n1"
     assert c.max_connections == 7
     assert (c.auth, c.superuser, c.superuser_password) == ("scram", "admin", "s3cret")
