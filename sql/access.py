@@ -29,7 +29,9 @@ requested ORDER BY, so no Sort is needed.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from quorumdb.storage import keycode
 
 from . import types as T
 from .bound import (
@@ -276,10 +278,50 @@ def _residual(parts: list[BoundExpr], used: set[int]) -> BoundExpr | None:
     return AndExpr(T.BOOL, tuple(rest))
 
 
-def ordered_by_key(scan: PlanNode, keys: tuple[SortSpec, ...]) -> PlanNode | None:
-    """`scan` (reversed if needed) if it already yields rows in the order of `keys`."""
+def ordered_by_key(
+    scan: PlanNode, keys: tuple[SortSpec, ...], limited: bool = False
+) -> PlanNode | None:
+    """`scan` (reversed if needed) if it already yields rows in the order of `keys`; with
+    a LIMIT (`limited`), a full scan becomes a scan of an index in that order, so only
+    the rows needed are read."""
+    if isinstance(scan, IndexScan) and keys and len(scan.prefixes) == 1:
+        return _index_in_order(scan, keys, len(scan.prefixes[0]))
+    if limited and isinstance(scan, SeqScan) and keys:
+        for index in scan.table.indexes:
+            full = IndexScan(scan.table, index, ((),), filter=scan.filter, alias=scan.alias,
+                             emit_key=scan.emit_key)  # fmt: skip
+            in_order = _index_in_order(full, keys, 0)
+            if in_order is not None and not _pk_in_order(scan, keys):
+                return in_order
     if not isinstance(scan, (SeqScan, KeyRange, KeyLookup)) or not keys:
         return None
+    return _pk_in_order(scan, keys)
+
+
+def _index_in_order(scan: IndexScan, keys: tuple[SortSpec, ...], fixed: int) -> PlanNode | None:
+    """`scan` forwards or backwards if the index columns after the `fixed` ones have the
+    order of `keys` (each with its direction and NULLs placement), or exactly the reverse."""
+    index = scan.index
+    if len(keys) > len(index.columns) - fixed:
+        return None
+    forward = backward = True
+    for k, spec in enumerate(keys):
+        ref = spec.expr
+        if not isinstance(ref, ColumnRef) or ref.index != index.columns[fixed + k]:
+            return None
+        option = index.option(fixed + k)
+        descending = bool(option & keycode.DESC)
+        nulls_first = bool(option & keycode.NULLS_FIRST)
+        forward &= spec.descending == descending and spec.nulls_first == nulls_first
+        backward &= spec.descending != descending and spec.nulls_first != nulls_first
+    if forward:
+        return replace(scan, reverse=False) if scan.reverse else scan
+    if backward:
+        return replace(scan, reverse=True)
+    return None
+
+
+def _pk_in_order(scan: SeqScan | KeyRange | KeyLookup, keys: tuple[SortSpec, ...]) -> PlanNode | None:
     pk = scan.table.primary_key
     if not pk or len(keys) > len(pk):
         return None
@@ -291,6 +333,4 @@ def ordered_by_key(scan: PlanNode, keys: tuple[SortSpec, ...]) -> PlanNode | Non
             return None
     if descending == scan.reverse:
         return scan
-    from dataclasses import replace
-
     return replace(scan, reverse=not scan.reverse)

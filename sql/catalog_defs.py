@@ -98,7 +98,10 @@ class IndexDef:
     """A secondary index: entries (see keys.py) map column values to row keys.
 
     `constraint` marks the index of a UNIQUE constraint (dropped with it).
-    Rows with a NULL in any column never conflict in a unique index."""
+    Rows with a NULL in any column never conflict in a unique index.
+    `options` is empty (every column ascending, NULLs last) or one
+    pg_index.indoption per column (keycode.DESC | keycode.NULLS_FIRST), which
+    the entry keys are encoded in."""
 
     id: int
     name: str
@@ -106,6 +109,7 @@ class IndexDef:
     unique: bool
     data_id: int
     constraint: bool = False
+    options: tuple[int, ...] = ()
     prefix: bytes = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -115,23 +119,29 @@ class IndexDef:
         return tuple(row[i] for i in self.columns)
 
     def entry_key(self, row: tuple[object, ...], row_suffix: bytes) -> bytes:
-        return keys.index_entry_key(self.prefix, self.values(row), row_suffix)
+        return keys.index_entry_key(self.prefix, self.values(row), row_suffix, self.options)
 
     def value_prefix(self, values: tuple[object, ...]) -> bytes:
         """Entries whose leading columns equal `values` share this prefix."""
-        return keys.index_value_prefix(self.prefix, values)
+        return keys.index_value_prefix(self.prefix, values, self.options)
+
+    def option(self, k: int) -> int:
+        """The order flags of the k-th column (0: ascending, NULLs last)."""
+        return self.options[k] if k < len(self.options) else 0
 
     @property
     def key_range(self) -> tuple[bytes, bytes | None]:
         return keycode.prefix_range(self.prefix)
 
     def encode(self) -> list[Any]:
-        return [self.id, self.name, list(self.columns), self.unique, self.data_id, self.constraint]
+        raw = [self.id, self.name, list(self.columns), self.unique, self.data_id, self.constraint]
+        return raw + [list(self.options)] if self.options else raw
 
     @classmethod
     def decode(cls, raw: list[Any]) -> IndexDef:
-        id_, name, columns, unique, data_id, constraint = raw
-        return cls(id_, name, tuple(columns), unique, data_id, constraint)
+        id_, name, columns, unique, data_id, constraint, *options = raw
+        return cls(id_, name, tuple(columns), unique, data_id, constraint,
+                   tuple(options[0]) if options else ())  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

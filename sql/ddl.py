@@ -189,7 +189,9 @@ def create_index(stmt: D.CreateIndex, ctx: DdlContext) -> str:
             relation_names(ctx.catalog, table.schema),
         )
         check_name_free(ctx, table.schema, name)
-    index = IndexDef(ctx.next_id(), name, tuple(positions), stmt.unique, ctx.next_id())
+    index = IndexDef(
+        ctx.next_id(), name, tuple(positions), stmt.unique, ctx.next_id(), options=stmt.options
+    )
     build_index(ctx, table, index)
     updated = replace(table, indexes=(*table.indexes, index))
     put_relation(ctx.txn, updated)

@@ -109,6 +109,7 @@ class CreateIndex(Statement):
     columns: tuple[tuple[str, int], ...]  # (column, location)
     unique: bool = False
     if_not_exists: bool = False
+    options: tuple[int, ...] = ()  # pg_index.indoption per column; empty: all ASC NULLS LAST
 
 
 @dataclass(frozen=True, slots=True)

@@ -137,12 +137,13 @@ def build_index(ctx: DdlContext, table: TableDef, index: IndexDef) -> None:
     if not index.unique:
         return
     mvcc = ctx.txn.mvcc
-    width = len(index.columns)
-    previous: tuple[object, ...] | None = None
+    previous: bytes | None = None
     start, end = index.key_range
-    for entry, _ in mvcc.scan(start, end, mvcc.applied_index):
-        values = keycode.decode(entry[len(index.prefix) :])[:width]
-        if values == previous and None not in values:
+    for entry, suffix in mvcc.scan(start, end, mvcc.applied_index):
+        # an entry is prefix + values + row suffix, and its value is the row suffix;
+        # equal values encode equally (NULLs too: the rows below tell them apart)
+        values = entry[len(index.prefix) : len(entry) - len(suffix)]
+        if values == previous:
             break
         previous = values
     else:

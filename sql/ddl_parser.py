@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from quorumdb.storage import keycode
 from quorumdb.storage.errors import FeatureNotSupported, QuorumError, SyntaxErrorSQL
 
 from . import ast
@@ -261,6 +262,7 @@ class DdlStatements:
         if body.get("nulls_not_distinct"):
             raise self.unsupported("NULLS NOT DISTINCT")
         columns = []
+        options = []
         for param in body.get("indexParams", ()):
             elem = param["IndexElem"]
             if "expr" in elem or "name" not in elem:
@@ -268,12 +270,19 @@ class DdlStatements:
             if "collation" in elem or "opclass" in elem:
                 raise self.unsupported("index operator classes and collations")
             columns.append((elem["name"], self.loc(body["relation"])))
+            descending = elem.get("ordering") == "SORTBY_DESC"
+            nulls = elem.get("nulls_ordering", "SORTBY_NULLS_DEFAULT")
+            nulls_first = nulls == "SORTBY_NULLS_FIRST" or (
+                descending and nulls == "SORTBY_NULLS_DEFAULT"
+            )
+            options.append((keycode.DESC if descending else 0) | (keycode.NULLS_FIRST if nulls_first else 0))
         return D.CreateIndex(
             body.get("idxname"),
             self.range_var(body["relation"]),
             tuple(columns),
             bool(body.get("unique")),
             bool(body.get("if_not_exists")),
+            tuple(options) if any(options) else (),
         )
 
     # ---- ALTER TABLE -----------------------------------------------------------------------

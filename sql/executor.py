@@ -308,26 +308,33 @@ def _bounds(
     upper: Compiled | None,
     upper_inclusive: bool,
     ctx: ExecContext,
+    option: int = 0,
 ) -> tuple[bytes, bytes | None] | None:
-    """[start, end) of the keys under `prefix` whose next element is within the bounds."""
+    """[start, end) of the keys under `prefix` whose next element is within the bounds;
+    `option` is that element's order (keycode.DESC / NULLS_FIRST: an index column's)."""
+    if option & keycode.DESC:  # a descending element: the lower value bounds the keys above
+        lower, lower_inclusive, upper, upper_inclusive = (
+            upper, upper_inclusive, lower, lower_inclusive
+        )
     start: bytes = prefix
     end = keycode.prefix_end(prefix)
     if lower is not None:
         low = lower(_EMPTY, ctx)
         if low is None:
             return None
-        bound = prefix + keycode.encode_one(low)
+        bound = prefix + keycode.encode_ordered((low,), (option,))
         start = bound if lower_inclusive else keycode.prefix_end(bound)  # type: ignore[assignment]
     if upper is not None:
         high = upper(_EMPTY, ctx)
         if high is None:
             return None
-        bound = prefix + keycode.encode_one(high)
+        bound = prefix + keycode.encode_ordered((high,), (option,))
         end = keycode.prefix_end(bound) if upper_inclusive else bound
-    else:
-        # NULLs sort after every value: a lower bound alone must not reach them.
-        if lower is not None:
-            end = prefix + b"\xff"
+    # NULLs sort after (0xFF) or before (0x00) every value: one bound must not reach them.
+    if upper is None and lower is not None and not option & keycode.NULLS_FIRST:
+        end = prefix + b"\xff"
+    if lower is None and upper is not None and option & keycode.NULLS_FIRST:
+        start = prefix + b"\x01"
     return start, end
 
 
@@ -356,7 +363,6 @@ def _key_range(node: KeyRange) -> KeyedSource:
 
 def _index_scan(node: IndexScan) -> KeyedSource:
     table_prefix = node.table.prefix
-    index_prefix = node.index.prefix
     probes = [[compile_expr(e) for e in prefix] for prefix in node.prefixes]
     lower = compile_expr(node.lower) if node.lower is not None else None
     upper = compile_expr(node.upper) if node.upper is not None else None
@@ -366,16 +372,20 @@ def _index_scan(node: IndexScan) -> KeyedSource:
         node.reverse,
     )
 
+    value_prefix = node.index.value_prefix
+    # the order of the column the bounds are on (after those the probes fix)
+    option = node.index.option(len(node.prefixes[0])) if node.prefixes else 0
+
     def pairs(ctx: ExecContext) -> Iterator[tuple[bytes, bytes]]:
         txn = ctx.txn
         prefixes = set()
         for fns in probes:
-            values = [f(_EMPTY, ctx) for f in fns]
+            values = tuple([f(_EMPTY, ctx) for f in fns])
             if None not in values:
-                prefixes.add(index_prefix + keycode.encode(values))
+                prefixes.add(value_prefix(values))
         seen: set[bytes] = set()
         for prefix in sorted(prefixes, reverse=reverse):
-            bounds = _bounds(prefix, lower, lower_inclusive, upper, upper_inclusive, ctx)
+            bounds = _bounds(prefix, lower, lower_inclusive, upper, upper_inclusive, ctx, option)
             if bounds is None:
                 continue
             for _, suffix in txn.scan(bounds[0], bounds[1], reverse=reverse):

@@ -211,7 +211,9 @@ def _describe(node: PlanNode, q: bool) -> tuple[str, list[str], list[Any], list[
         if isinstance(node, SeqScan):
             return f"Seq Scan{backward}{on}", cond("Filter", node.filter), [], _exprs(node.filter)
         index = node.index.name if isinstance(node, IndexScan) else node.table.pkey_name
-        props = [f"Index Cond: {_index_cond(node, q)}"] + cond("Filter", node.filter)
+        index_cond = _index_cond(node, q)  # "()": a whole index in its order (ORDER BY)
+        props = [f"Index Cond: {index_cond}"] if index_cond != "()" else []
+        props += cond("Filter", node.filter)
         values: list[BoundExpr] = []
         return f"Index Scan{backward} using {index}{on}", props, [], _exprs(node.filter, *values)
     if isinstance(node, FunctionScan):

@@ -99,13 +99,20 @@ def index_prefix(data_id: int) -> bytes:
     return keycode.encode((INDEX, data_id))
 
 
-def index_value_prefix(prefix: bytes, values: tuple[object, ...]) -> bytes:
-    """The common prefix of the entries whose leading columns hold `values`."""
+def index_value_prefix(
+    prefix: bytes, values: tuple[object, ...], options: tuple[int, ...] = ()
+) -> bytes:
+    """The common prefix of the entries whose leading columns hold `values` (`options`:
+    the index's per-column order, keycode.DESC / NULLS_FIRST; empty: all ascending)."""
+    if options:
+        return prefix + keycode.encode_ordered(values, options)
     return prefix + keycode.encode(values)
 
 
-def index_entry_key(prefix: bytes, values: tuple[object, ...], row_suffix: bytes) -> bytes:
-    return prefix + keycode.encode(values) + row_suffix
+def index_entry_key(
+    prefix: bytes, values: tuple[object, ...], row_suffix: bytes, options: tuple[int, ...] = ()
+) -> bytes:
+    return index_value_prefix(prefix, values, options) + row_suffix
 
 
 def describe(key: bytes) -> str:

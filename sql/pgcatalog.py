@@ -199,6 +199,13 @@ class CatalogView:
             for index in table.indexes:
                 yield _index_oid(index), index.name, table, index.columns, index.unique, False
 
+    def index_options(self, table: TableDef, oid: int) -> tuple[int, ...]:
+        """pg_index.indoption of an index of `table` (a primary key's columns are ascending)."""
+        for index in table.indexes:
+            if _index_oid(index) == oid:
+                return tuple(index.option(k) for k in range(len(index.columns)))
+        return (0,) * len(table.primary_key)
+
     def index_by_oid(self, oid: int) -> tuple[int, str, TableDef, tuple[int, ...], bool, bool] | None:
         if oid >= _PKEY_BASE and oid < _CONSTRAINT_BASE:
             table = self.catalog.tables_by_id.get(oid - _PKEY_BASE)

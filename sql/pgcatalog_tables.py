@@ -176,7 +176,7 @@ def _pg_index(view: CatalogView) -> Iterable[Row]:
         yield (
             oid, table.oid, len(keys), len(keys), unique, False, primary, False, True, False,
             True, False, True, True, False, keys, tuple(0 for _ in keys),
-            tuple(0 for _ in keys), tuple(0 for _ in keys), None, None,
+            tuple(0 for _ in keys), view.index_options(table, oid), None, None,
         )  # fmt: skip
 
 

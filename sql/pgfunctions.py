@@ -108,10 +108,19 @@ def _indexdef(ctx: Any, oid: int, column: int = 0, pretty: bool = False) -> str 
     if column:
         return quote_ident(table.columns[columns[column - 1]].name) if column <= len(columns) else ""
     kind = "UNIQUE INDEX" if unique else "INDEX"
+    options = view.index_options(table, oid)
+    keys = ", ".join(
+        quote_ident(table.columns[p].name) + _ORDER_TEXT[o] for p, o in zip(columns, options, strict=True)
+    )
     return (
         f"CREATE {kind} {quote_ident(name)} ON {quote_ident(table.schema)}."
-        f"{quote_ident(table.name)} USING btree ({_columns_text(table, columns)})"
+        f"{quote_ident(table.name)} USING btree ({keys})"
     )
+
+
+# pg_index.indoption (DESC 1, NULLS FIRST 2) as pg_get_indexdef prints it: only what is not
+# the default for the direction.
+_ORDER_TEXT = {0: "", 1: " DESC NULLS LAST", 2: " NULLS FIRST", 3: " DESC"}
 
 
 fn("pg_get_indexdef", (OID,), TEXT, _indexdef, context="ctx")

@@ -191,7 +191,7 @@ def plan_select(
             source = Limit(source, limit, offset)
         return source, tuple(columns)
     if order:
-        in_order = ordered_by_key(source, tuple(order))
+        in_order = ordered_by_key(source, tuple(order), limit is not None)
         source = in_order if in_order is not None else Sort(source, tuple(order))
     if limit is not None or offset is not None:
         source = Limit(source, limit, offset)

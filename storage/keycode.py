@@ -26,7 +26,10 @@ from decimal import Decimal
 
 from .errors import InternalError, NumericValueOutOfRange
 
-__all__ = ["encode", "decode", "encode_one", "prefix_end", "prefix_range", "Key"]
+__all__ = [
+    "encode", "encode_ordered", "decode", "encode_one", "prefix_end", "prefix_range", "Key",
+    "DESC", "NULLS_FIRST",
+]  # fmt: skip
 
 Key = bytes
 
@@ -153,6 +156,29 @@ def encode(values: Iterable[object]) -> bytes:
     return b"".join([encode_one(v) for v in values])
 
 
+DESC = 1  # per-element order flags, as PostgreSQL's pg_index.indoption
+NULLS_FIRST = 2
+
+
+def encode_ordered(values: Iterable[object], options: Iterable[int]) -> bytes:
+    """`encode` with an order per element (flags `DESC`, `NULLS_FIRST`; 0 is `encode`'s).
+
+    A descending element is its encoding with every byte inverted: encodings of
+    single values are prefix-free, so inversion reverses their order and the tuple
+    still compares element by element. No inverted or plain value starts with 0x00
+    or 0xFF, so a NULL is 0x00 (first) or 0xFF (last) whatever the direction;
+    `decode` reads these encodings too."""
+    out = []
+    for value, option in zip(values, options, strict=False):
+        if value is None:
+            out.append(b"\x00" if option & NULLS_FIRST else b"\xff")
+        elif option & DESC:
+            out.append(encode_one(value).translate(_INVERT))
+        else:
+            out.append(encode_one(value))
+    return b"".join(out)
+
+
 def _decode_escaped(buf: bytes, pos: int) -> tuple[bytes, int]:
     out = bytearray()
     while True:
@@ -194,9 +220,33 @@ def decode(buf: bytes) -> tuple[object, ...]:
         elif tag == _BYTES:
             raw, pos = _decode_escaped(buf, pos)
             out.append(raw)
+        elif tag == 0x00:  # a NULL placed first (encode_ordered)
+            out.append(None)
+        elif 255 - tag in _TAGS:  # a descending element (encode_ordered): its bytes inverted
+            element, used = _decode_one(buf[pos - 1 :].translate(_INVERT))
+            out.append(element)
+            pos += used - 1
         else:
             raise InternalError(f"keycode: unknown tag 0x{tag:02x} at {pos - 1}")
     return tuple(out)
+
+
+_TAGS = frozenset((_FALSE, _TRUE, _INT, _FLOAT, _DECIMAL, _STR, _BYTES))
+
+
+def _decode_one(buf: bytes) -> tuple[object, int]:
+    """The first element of `buf` (an `encode_one` encoding) and its length."""
+    tag = buf[0]
+    if tag == _INT:
+        return _unpack_q(buf, 1)[0] - _INT_BIAS, 9
+    if tag == _FLOAT:
+        return _decode_float(buf[1:9]), 9
+    if tag == _DECIMAL:
+        return _decode_decimal(buf, 1)
+    if tag in (_STR, _BYTES):
+        raw, end = _decode_escaped(buf, 1)
+        return (raw.decode() if tag == _STR else raw), end
+    return tag == _TRUE, 1
 
 
 def prefix_end(prefix: bytes) -> bytes | None:

@@ -46,6 +46,7 @@ SCHEMA = [
     "CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, price numeric(8,2) DEFAULT 0, "
     "created timestamp)",
     "CREATE INDEX items_name ON items (name)",
+    "CREATE INDEX items_recent ON items (created DESC, price NULLS FIRST)",
     "CREATE TABLE orders (id bigint PRIMARY KEY, item_id int NOT NULL REFERENCES items (id), "
     "qty int CHECK (qty > 0), note varchar(20) UNIQUE)",
     "CREATE ROLE reader LOGIN",

@@ -86,3 +86,23 @@ def test_nan_sorts_last_among_floats():
 def test_out_of_range_integer_is_refused():
     with pytest.raises(keycode.NumericValueOutOfRange):
         keycode.encode_one(2**63)
+
+
+@pytest.mark.parametrize("strategy", [ints, floats, texts, blobs, decimals, st.booleans()])
+@pytest.mark.parametrize("option", [0, 1, 2, 3])
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_ordered_encoding_follows_the_option(strategy, option, data):
+    # option: keycode.DESC (1) | keycode.NULLS_FIRST (2), as pg_index.indoption
+    values = data.draw(st.lists(st.one_of(st.none(), strategy), max_size=8))
+    descending, nulls_first = bool(option & keycode.DESC), bool(option & keycode.NULLS_FIRST)
+    present = sorted((v for v in values if v is not None), reverse=descending)
+    nulls = [None] * (len(values) - len(present))
+    expected = nulls + present if nulls_first else present + nulls
+    # a second element after each one: the order must be decided by the first
+    by_key = sorted(values, key=lambda v: keycode.encode_ordered((v, 0), (option, 0)))
+    assert [keycode.encode_one(v) for v in by_key] == [keycode.encode_one(v) for v in expected]
+    for v in values:
+        assert keycode.decode(keycode.encode_ordered((v, "x"), (option, 0))) == (
+            keycode.decode(keycode.encode((v, "x")))
+        )
