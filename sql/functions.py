@@ -428,6 +428,7 @@ def comparison_impl(t: SqlType, name: str) -> Impl:
 from . import (  # noqa: E402, F401
     functions_array,
     functions_datetime,
+    functions_encoding,
     functions_json,
     functions_numeric,
     functions_string,

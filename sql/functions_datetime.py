@@ -298,6 +298,91 @@ fn("current_date", (), DATE, lambda ctx: _local_now(ctx) // USECS_PER_DAY, volat
 fn("localtime", (), TIME, lambda ctx: _local_now(ctx) % USECS_PER_DAY, volatility="s", context="ctx")  # fmt: skip
 
 
+# ---- OVERLAPS --------------------------------------------------------------------------
+
+
+def _overlaps(s1: Any, e1: Any, s2: Any, e2: Any) -> bool | None:
+    """(s1, e1) OVERLAPS (s2, e2): PostgreSQL's overlaps_timestamp, NULLs included
+    (a period with one NULL end is the instant at its other end, for what it decides)."""
+    if s1 is None:
+        if e1 is None:
+            return None
+        s1, e1 = e1, None
+    elif e1 is not None and s1 > e1:
+        s1, e1 = e1, s1
+    if s2 is None:
+        if e2 is None:
+            return None
+        s2, e2 = e2, None
+    elif e2 is not None and s2 > e2:
+        s2, e2 = e2, s2
+    if s1 > s2:
+        if e2 is None:
+            return None
+        if s1 < e2:
+            return True
+        return None if e1 is None else False
+    if s1 < s2:
+        if e1 is None:
+            return None
+        if s2 < e1:
+            return True
+        return None if e2 is None else False
+    return None if e1 is None or e2 is None else True
+
+
+def _overlaps_interval(add: Callable[..., Any], first: bool, second: bool, zoned: bool) -> Any:
+    """OVERLAPS with (start, interval) periods (`first`/`second`: which ones are)."""
+
+    def end(zone: Any, start: Any, value: Any, is_interval: bool) -> Any:
+        if not is_interval or start is None or value is None:
+            return None if is_interval else value
+        return add(zone, start, value) if zoned else add(start, value)
+
+    def impl(*args: Any) -> bool | None:
+        zone, (s1, e1, s2, e2) = (args[0], args[1:]) if zoned else (None, args)
+        return _overlaps(s1, end(zone, s1, e1, first), s2, end(zone, s2, e2, second))
+
+    return impl
+
+
+for _t, _add, _zoned in (
+    (TIME, lambda t, i: (t + i.micros) % USECS_PER_DAY, False),
+    (TS, timestamp_pl_interval, False),
+    (TSTZ, _timestamptz_pl_interval, True),
+):
+    fn("overlaps", (_t, _t, _t, _t), T.BOOL, _overlaps, strict=False)
+    for _first, _second in ((True, True), (False, True), (True, False)):
+        fn(
+            "overlaps", (_t, IV if _first else _t, _t, IV if _second else _t), T.BOOL,
+            _overlaps_interval(_add, _first, _second, _zoned), strict=False,
+            **({"context": "zone", "volatility": "s"} if _zoned else {}),
+        )  # fmt: skip
+
+
+# ---- pg_sleep ---------------------------------------------------------------------------
+
+_SLEEP_SLICE = 0.01  # seconds between two checks for statement_timeout and cancel
+
+
+def _pg_sleep(ctx: Any, seconds: float) -> str:
+    """pg_sleep: sleeps in short slices, so statement_timeout (the transaction's
+    `interrupt`) and a CancelRequest (raised in the worker thread running the query,
+    node/pgcancel.py, between two slices) end it promptly. Returns '' for void."""
+    deadline = time.monotonic() + seconds  # NaN and negative: no sleep, as PostgreSQL
+    check = ctx.txn.interrupt if ctx.txn is not None else None
+    while True:
+        if check is not None:
+            check()
+        left = deadline - time.monotonic()
+        if not left > 0:
+            return ""
+        time.sleep(min(left, _SLEEP_SLICE))
+
+
+fn("pg_sleep", (T.FLOAT8,), T.TEXT, _pg_sleep, context="ctx", volatility="v")
+
+
 def _timeofday(zone: Zone) -> str:
     now = _clock_now()
     local = zone.to_local(now)

@@ -77,6 +77,7 @@ _EXPR_NAMES = {
     "GroupingFunc": "GROUPING",
     "XmlExpr": "XML",
     "JsonObjectConstructor": "JSON constructors",
+    "NamedArgExpr": "named arguments",
 }
 _SVF_NAMES = {
     "SVFOP_CURRENT_DATE": "current_date",

@@ -195,7 +195,10 @@ class Session(ControlStatements):
         return self.db.row_ids
 
     def search_path(self) -> tuple[str, ...]:
-        return search_path(self.settings.get("search_path"), self.user)
+        settings = self.settings
+        return settings.memo(
+            ("search_path", self.user), lambda: search_path(settings.get("search_path"), self.user)
+        )
 
     def catalog(self, txn: Transaction) -> Catalog:
         return self.db.catalogs.current(txn, self.search_path())
@@ -323,8 +326,14 @@ class Session(ControlStatements):
 
     def _deadline(self) -> tuple[float | None, float | None]:
         """(statement deadline, lock wait limit) in loop time, from the settings."""
-        statement_ms = duration_ms(self.settings.get("statement_timeout"))
-        lock_ms = duration_ms(self.settings.get("lock_timeout"))
+        settings = self.settings
+        statement_ms, lock_ms = settings.memo(
+            "timeouts",
+            lambda: (
+                duration_ms(settings.get("statement_timeout")),
+                duration_ms(settings.get("lock_timeout")),
+            ),
+        )
         now = time.monotonic()
         return (
             now + statement_ms / 1000 if statement_ms > 0 else None,

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from quorumdb.storage.errors import QuorumError
+
+T = TypeVar("T")
 
 __all__ = [
     "Setting",
@@ -433,6 +436,11 @@ class SessionSettings:
     ) -> None:
         """`initial`: startup-packet options (SET-able); `fixed`: read-only values of this session."""
         self._values: dict[str, str] = dict(fixed or {})
+        # Values derived from the settings (parsed timeouts, the search path, what to
+        # report): computed once, forgotten whenever a value changes. Every statement
+        # needs them, and parsing them again each time was a measurable share of a
+        # point SELECT (bench.profile).
+        self._memo: dict[object, object] = {}
         self._saved: dict[str, str] | None = None  # values at the start of the transaction block
         self._local: dict[str, str] | None = (
             None  # values to restore at transaction end (SET LOCAL)
@@ -452,6 +460,15 @@ class SessionSettings:
             raise QuorumError(f'unrecognized configuration parameter "{name}"', sqlstate="42704")
         return self._values.get(setting.name, setting.default)
 
+    def memo(self, key: object, compute: Callable[[], T]) -> T:
+        """`compute()`, remembered until a setting changes (SET, RESET, transaction end,
+        ROLLBACK TO): for values derived only from the settings. Do not mutate the result."""
+        memo = self._memo
+        if key in memo:
+            return memo[key]  # type: ignore[return-value]
+        value = memo[key] = compute()
+        return value
+
     def canonical(self, name: str) -> str:
         setting = lookup(name)
         return setting.name if setting is not None else name
@@ -465,6 +482,7 @@ class SessionSettings:
         in_block: bool = False,
     ) -> None:
         """SET name = values (None: DEFAULT)."""
+        self._memo.clear()
         setting = lookup(name)
         if setting is None:
             if "." not in name:
@@ -501,6 +519,8 @@ class SessionSettings:
 
     def end_transaction(self, committed: bool) -> None:
         """Keep (commit) or undo (rollback) the block's SETs; SET LOCAL always ends here."""
+        if self._saved is not None or self._local:
+            self._memo.clear()
         if not committed and self._saved is not None:
             self._values = self._saved
         elif self._local:
@@ -525,6 +545,7 @@ class SessionSettings:
     def restore(self, values: object) -> None:
         """Back to a `snapshot` (ROLLBACK TO SAVEPOINT undoes the SETs after it)."""
         assert isinstance(values, dict)
+        self._memo.clear()
         self._values = dict(values)
 
     def all(self) -> list[tuple[str, str, str]]:
@@ -535,4 +556,6 @@ class SessionSettings:
         )
 
     def reported(self) -> dict[str, str]:
-        return {s.name: self.get(s.name) for s in SETTINGS.values() if s.reported}
+        return self.memo(
+            "reported", lambda: {s.name: self.get(s.name) for s in SETTINGS.values() if s.reported}
+        )

@@ -92,6 +92,21 @@ def test_cancel_stops_a_long_query_within_a_second_and_others_are_served(server)
     busy.close()
 
 
+def test_cancel_ends_pg_sleep_promptly(server):
+    # pg_sleep sleeps in short slices on a query worker, so the cancel lands between two
+    busy = Session(server.port)
+    with psycopg.connect(server.dsn(), autocommit=True) as other:
+        thread, outcome = busy.query_in_thread("SELECT pg_sleep(60)")
+        wait_until(lambda: active(other, "query LIKE 'SELECT pg_sleep%'") == 1, timeout=10,
+                   message="pg_sleep to run")  # fmt: skip
+        cancelled_at = time.monotonic()
+        busy.cancel()
+        thread.join(10)
+        assert error_code(outcome["messages"]) == "57014"
+        assert outcome["at"] - cancelled_at < 1.0
+    busy.close()
+
+
 def test_cancel_while_waiting_for_a_row_lock(server):
     waiter = Session(server.port)
     with psycopg.connect(server.dsn(), autocommit=True) as holder:
