@@ -56,7 +56,12 @@ __all__ = [
 ]
 
 PGBENCH = "pgbench"
-SCRIPTS = {"tpcb": ("TPC-B", []), "select-only": ("select-only", ["-S"])}
+INSERT_SCRIPT = Path(__file__).resolve().parent / "pgbench_insert.sql"
+SCRIPTS = {
+    "tpcb": ("TPC-B", []),
+    "select-only": ("select-only", ["-S"]),
+    "insert": ("INSERT", ["-f", str(INSERT_SCRIPT)]),
+}
 MODES = ("simple", "extended", "prepared")
 
 

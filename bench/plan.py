@@ -38,6 +38,8 @@ class Plan:
     raft_args: tuple[str, ...]
     gc_seconds: float = 15.0  # the update-heavy run with MVCC GC (bench/gc_growth.py)
     gc_anchor_seconds: float = 10.0  # the same without GC
+    # (script, clients, mode) run on top of scripts x clients x modes, at every scale
+    extra_runs: tuple[tuple[str, int, str], ...] = ()
 
 
 QUICK = Plan(
@@ -54,6 +56,7 @@ QUICK = Plan(
     bulk_scale=1,
     init_timeout_s=300.0,
     raft_args=("--proposals", "200", "--seconds", "0.5"),
+    extra_runs=(("insert", 10, "prepared"),),
 )
 
 FULL = Plan(
@@ -70,6 +73,7 @@ FULL = Plan(
     bulk_scale=10,
     init_timeout_s=1800.0,
     raft_args=(),
+    extra_runs=(("insert", 1, "prepared"), ("insert", 10, "prepared")),
     gc_seconds=600.0,
     gc_anchor_seconds=120.0,
 )

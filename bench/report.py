@@ -355,6 +355,7 @@ def _ok_value(measurement: Mapping[str, Any] | None) -> float | None:
 HISTORY_COLUMNS = (
     ("TPC-B c10 prep.", "pgbench/TPC-B s1 c10 prepared/tps", "ratio"),
     ("select c10 prep.", "pgbench/select-only s1 c10 prepared/tps", "ratio"),
+    ("INSERT c10 prep.", "pgbench/INSERT s1 c10 prepared/tps", "ratio"),
     ("INSERT p50 ms", "insert_latency/autocommit INSERT, 1 client (QuorumDB fsync on; "
      "PostgreSQL synchronous_commit on)/latency p50", "quorumdb"),
     ("failover s", "failover/kill -9 leader under 50 writes/s -> first commit on new leader/median",
@@ -416,7 +417,9 @@ def history_entry(results: Mapping[str, Any]) -> dict[str, Any]:
     run, machine = results["run"], results["machine"]
     figures: dict[str, Any] = {}
     for row in results["rows"]:
-        if row["target"] is None and not row["key"].startswith("insert_latency/"):
+        if row["target"] is None and not row["key"].startswith(
+            ("insert_latency/", "pgbench/INSERT ")
+        ):
             continue
         figures[row["key"]] = {
             "postgresql": _ok_value(row.get("postgresql")),

@@ -88,7 +88,7 @@ def _endpoint(ctx: BenchContext, system: str, fsync: bool = True) -> Iterator[En
             yield leader.endpoint
 
 
-# --- (a) pgbench: TPC-B and select-only ------------------------------------------------------
+# --- (a) pgbench: TPC-B, select-only, INSERT ------------------------------------------------------
 
 
 def _pgbench_runs(plan: Plan, scale: int) -> list[PgbenchRun]:
@@ -98,6 +98,9 @@ def _pgbench_runs(plan: Plan, scale: int) -> list[PgbenchRun]:
         for script in plan.scripts
         for clients in plan.clients
         for mode in plan.modes
+    ] + [
+        PgbenchRun(script, scale, clients, min(clients, cpus), plan.duration_s, mode)
+        for script, clients, mode in plan.extra_runs
     ]
 
 
