@@ -284,18 +284,21 @@ def ordered_by_key(
     """`scan` (reversed if needed) if it already yields rows in the order of `keys`; with
     a LIMIT (`limited`), a full scan becomes a scan of an index in that order, so only
     the rows needed are read."""
-    if isinstance(scan, IndexScan) and keys and len(scan.prefixes) == 1:
-        return _index_in_order(scan, keys, len(scan.prefixes[0]))
-    if limited and isinstance(scan, SeqScan) and keys:
+    if not keys:
+        return None
+    if isinstance(scan, IndexScan):
+        return _index_in_order(scan, keys, len(scan.prefixes[0])) if len(scan.prefixes) == 1 else None
+    if not isinstance(scan, (SeqScan, KeyRange, KeyLookup)):
+        return None
+    in_order = _pk_in_order(scan, keys)
+    if in_order is None and limited and isinstance(scan, SeqScan):
         for index in scan.table.indexes:
             full = IndexScan(scan.table, index, ((),), filter=scan.filter, alias=scan.alias,
                              emit_key=scan.emit_key)  # fmt: skip
             in_order = _index_in_order(full, keys, 0)
-            if in_order is not None and not _pk_in_order(scan, keys):
-                return in_order
-    if not isinstance(scan, (SeqScan, KeyRange, KeyLookup)) or not keys:
-        return None
-    return _pk_in_order(scan, keys)
+            if in_order is not None:
+                break
+    return in_order
 
 
 def _index_in_order(scan: IndexScan, keys: tuple[SortSpec, ...], fixed: int) -> PlanNode | None:
