@@ -172,3 +172,32 @@ def test_connections_from_unknown_sources_are_never_cut(net):
         hello = raft_hello("127.0.0.1:1")  # nobody we know
         sock.sendall(hello)
         assert receive(sock, len(hello)) == hello
+
+
+def test_a_chaos_cluster_never_hands_a_port_out_twice(tmp_path, monkeypatch):
+    # A node binds its ports only when it starts: bind(0) alone handed n1's PostgreSQL
+    # port to n2's proxy once, and n1 could not start (a 60-second partition run).
+    from . import cluster as chaos_cluster
+
+    real = chaos_cluster.free_ports
+    first: list[int] = []
+
+    def repeating(n: int) -> list[int]:  # the second call repeats the first call's ports
+        if not first:
+            first.extend(real(n))
+            return list(first)
+        if len(first) == n:
+            first.append(0)  # only once
+            return list(first[:n])
+        return real(n)
+
+    monkeypatch.setattr(chaos_cluster, "free_ports", repeating)
+    with Network() as network:
+        cluster = chaos_cluster.ChaosCluster(str(tmp_path), network, 2)
+        ports = [
+            p
+            for n in cluster.nodes
+            for p in (n.pg_port, n.grpc_port, n.raft_port, n.http_port)
+            + (n.raft_proxy_port, n.pg_proxy_port)
+        ]
+        assert len(set(ports)) == len(ports) == 12
