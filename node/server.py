@@ -29,7 +29,7 @@ from quorumdb.sql.client import ClientSession
 from quorumdb.sql.engine import Engine
 from quorumdb.sql.engine.local import LocalEngine
 from quorumdb.sql.engine.raft import RaftEngine, ReplicaStateMachine
-from quorumdb.sql.gc import GarbageCollector
+from quorumdb.sql.gc import STALE_READ_RETENTION, GarbageCollector
 from quorumdb.sql.roles import Role, lookup_role
 from quorumdb.sql.session import Database
 from quorumdb.storage.errors import AdminShutdown
@@ -152,7 +152,7 @@ class Node:
             engine = LocalEngine(self._store.mvcc, sync=config.fsync)
         self._db = Database(self.metrics.instrument_engine(engine))
         # MVCC garbage collection: steps proposed while this node leads (sql/gc.py).
-        self._gc_task = asyncio.get_running_loop().create_task(GarbageCollector(self._db).run())
+        self._gc_task = asyncio.get_running_loop().create_task(GarbageCollector(self._db, retention=STALE_READ_RETENTION).run())
         self._pg = PgServer(
             self._open_session,
             host=config.pg_listen.host,

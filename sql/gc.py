@@ -21,9 +21,15 @@ Invariants:
 
 * watermark <= the oldest snapshot held by a transaction on this node, and
   <= applied_index: nothing a running statement can read is removed.
-  Followers serving stale reads hold snapshots the leader does not know; a
-  statement that starts below the replica's GC watermark fails with 72000
-  ("snapshot too old") instead of reading a half-collected state.
+* Followers serving stale reads hold snapshots the leader does not know. The
+  leader keeps what they may be reading for `retention` seconds: the
+  watermark never passes the index the leader had applied that long ago
+  (`node/server.py` uses STALE_READ_RETENTION). Without it, a follower's
+  stale `SELECT` that merely overlapped the apply of the next GC step failed.
+  A stale statement that still ends up below the replica's GC watermark (a
+  replica lagging by more than that, a REPEATABLE READ transaction open
+  longer) fails with 72000 ("snapshot too old") instead of reading a
+  half-collected state.
 * A reclaim range is deleted only once its marker (the catalog key the
   dropping transaction wrote) is at or below the watermark.
 """
@@ -33,6 +39,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -58,6 +66,8 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_VERSIONS = 500
 DEFAULT_INTERVAL = 1.0
 DEFAULT_PACING = 3.0  # pause = 3 x step duration: GC uses at most about a quarter
+# How long versions stay for followers' stale reads (seconds; see the invariants).
+STALE_READ_RETENTION = 5.0
 
 
 @dataclass(slots=True)
@@ -77,11 +87,16 @@ class GarbageCollector:
         max_versions: int = DEFAULT_MAX_VERSIONS,
         interval: float = DEFAULT_INTERVAL,
         pacing: float = DEFAULT_PACING,
+        retention: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.db = db
         self.max_versions = max_versions
         self.interval = interval
         self.pacing = pacing
+        self.retention = retention
+        self._clock = clock
+        self._history: deque[tuple[float, int]] = deque()  # (time, applied_index) seen
         self.stats = GcStats()
         self._idle_at = -1  # applied_index after a sweep during which only GC ran
         self._sweep_start = 0  # applied_index when the current sweep began
@@ -92,9 +107,22 @@ class GarbageCollector:
         return self.db.engine.mvcc
 
     def watermark(self) -> int:
-        """The newest timestamp below every snapshot in use on this node."""
-        applied = self.mvcc.applied_index
-        return min(self.db.snapshots.oldest(applied), applied)
+        """The newest timestamp below every snapshot in use on this node and every
+        state a replica may still be reading (`retention` seconds back)."""
+        mvcc = self.mvcc
+        applied = mvcc.applied_index
+        newest = min(self.db.snapshots.oldest(applied), applied)
+        if self.retention <= 0:
+            return newest
+        now, history = self._clock(), self._history
+        if not history or history[-1][1] != applied:
+            history.append((now, applied))
+        horizon = now - self.retention
+        while len(history) > 1 and history[1][0] <= horizon:
+            history.popleft()  # the newest sample at or before the horizon stays first
+        if history[0][0] > horizon:  # nothing seen that long ago: stay where GC is
+            return min(newest, mvcc.gc_watermark)
+        return min(newest, history[0][1])
 
     def reclaimable(self, watermark: int) -> tuple[ReclaimRange, ...]:
         """Dropped ranges whose drop no snapshot at or above `watermark` can miss."""

@@ -78,3 +78,29 @@ def test_gc_reclaims_dropped_and_truncated_tables() -> None:
     assert mvcc.count_versions(start, end) == 0  # the markers went with their ranges
     run(s, "INSERT INTO u VALUES (3)")
     assert run(s, "SELECT id FROM u") == [[(3,)]]
+
+
+def test_gc_keeps_what_stale_readers_may_see_for_the_retention_window() -> None:
+    """The leader does not know followers' stale-read snapshots: the watermark stays
+    at the index it had applied `retention` seconds ago (regression: a follower's
+    stale SELECT overlapping the next GC step failed with 72000)."""
+    db = Database(LocalEngine(MVCC(MemoryEngine()), sync=False))
+    mvcc = db.engine.mvcc
+    s = db.session()
+    run(s, "CREATE TABLE t (id int PRIMARY KEY, n int); INSERT INTO t VALUES (1, 0)")
+    now = [100.0]
+    gc = GarbageCollector(db, retention=5.0, clock=lambda: now[0])
+    assert gc.watermark() == mvcc.gc_watermark  # nothing seen 5 s ago yet: no progress
+    at_start = mvcc.applied_index
+    for _ in range(10):
+        run(s, "UPDATE t SET n = n + 1")
+        now[0] += 1.0
+        gc.watermark()
+    # 10 s later: the watermark is the index applied 5 s ago, not the newest one.
+    assert at_start < gc.watermark() < mvcc.applied_index
+    collect(gc)
+    assert table_versions(db, "t") > 1  # versions of the last 5 s are kept
+    now[0] += 5.0
+    collect(gc)
+    assert table_versions(db, "t") == 1
+    assert run(s, "SELECT n FROM t") == [[(10,)]]
