@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["table", "main"]
+__all__ = ["table", "rounds", "main"]
 
 # Faults worth a column, per scenario, as (label, action names summed).
 _FAULTS = (
@@ -52,17 +52,33 @@ def table(runs: list[dict[str, Any]]) -> str:
         "| round | scenario | ops | ok | fail | unknown | faults | isolation tested | result |",
         "| --- | --- | ---: | ---: | ---: | ---: | --- | --- | --- |",
     ]
-    rounds: dict[str, int] = {}
-    for run in runs:
-        rounds[run["scenario"]] = rounds.get(run["scenario"], 0) + 1
+    for number, run in rounds(runs):
+        if "error" in run:  # the run did not complete (the harness raised)
+            lines.append(
+                f"| {number} | {run['scenario']} | | | | | | "
+                f"| DID NOT COMPLETE ({run['error'][:120]}) |"
+            )
+            continue
         failed = [name for name, valid in run["verdicts"].items() if valid is not True]
         result = "pass" if run["valid"] else f"FAIL ({', '.join(failed)})"
         lines.append(
-            f"| {rounds[run['scenario']]} | {run['scenario']} | {run['ops']} | {run['ok']} "
+            f"| {number} | {run['scenario']} | {run['ops']} | {run['ok']} "
             f"| {run['fail']} | {run['unknown']} | {_faults(run['faults'])} "
             f"| {_isolation(run.get('isolation'))} | {result} |"
         )
     return "\n".join(lines)
+
+
+def rounds(runs: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+    """(round number, run): a round runs the scenarios in name order, so a scenario that
+    does not sort after the previous one starts the next round."""
+    numbered, number, previous = [], 0, None
+    for run in runs:
+        if previous is None or run["scenario"] <= previous:
+            number += 1
+        previous = run["scenario"]
+        numbered.append((number, run))
+    return numbered
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .results import table
 
 
-def test_one_row_per_run_numbered_per_scenario_with_failing_verdicts_named():
+def test_one_row_per_run_numbered_by_round_with_failing_verdicts_named():
     run = {
         "scenario": "partition",
         "ops": 10,
@@ -18,9 +18,11 @@ def test_one_row_per_run_numbered_per_scenario_with_failing_verdicts_named():
         "verdicts": {"bank": True, "isolation": True},
     }
     failing = {**run, "valid": False, "verdicts": {"bank": True, "isolation": False}}
-    rows = table([run, failing]).splitlines()[2:]
+    stuck = {"scenario": "restart-all", "valid": False, "error": "TimeoutError: settle"}
+    rows = table([run, failing, stuck]).splitlines()[2:]
     assert rows == [
         "| 1 | partition | 10 | 7 | 2 | 1 | 3/1 partitions/cuts | 9 minority writes | pass |",
         "| 2 | partition | 10 | 7 | 2 | 1 | 3/1 partitions/cuts | 9 minority writes "
         "| FAIL (isolation) |",
+        "| 2 | restart-all | | | | | | | DID NOT COMPLETE (TimeoutError: settle) |",
     ]

@@ -31,10 +31,19 @@ def test_scenario(name: str, tmp_path) -> None:
     reason = scenario.unavailable()
     if reason is not None:
         pytest.skip(reason)
-    result = run_scenario(scenario, default_workloads(), root=str(tmp_path), duration=DURATION)
-    print(result.report())
     results = os.environ.get("QUORUMDB_CHAOS_RESULTS")
+    try:
+        result = run_scenario(scenario, default_workloads(), root=str(tmp_path), duration=DURATION)
+    except Exception as exc:
+        if results:
+            _append(results, {"scenario": name, "valid": False, "error": str(exc)[:300]})
+        raise
+    print(result.report())
     if results:  # one JSON line per run, for tests/chaos/RESULTS.md
-        with open(results, "a") as f:
-            f.write(json.dumps(result.summary(), default=str) + "\n")
+        _append(results, result.summary())
     assert result.valid, result.report()
+
+
+def _append(path: str, summary: dict[str, object]) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps(summary, default=str) + "\n")
