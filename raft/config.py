@@ -23,9 +23,15 @@ pysyncobj settings and why (see `to_syncobj_conf`):
   Python process (GC, a slow fsync, a snapshot chunk) does not look dead, short
   enough for a new leader within ~2 s after a silent failure. A kill -9 is
   faster: followers see the TCP connection drop and start pre-vote at once.
-* ``leaderFallbackTimeout`` = the minimum election timeout (check quorum): a
-  leader that has not heard from a majority for that long steps down at
-  about the time the majority elects someone else.
+* ``leaderFallbackTimeout`` = the maximum election timeout + 0.5 s (check
+  quorum): a leader that has not heard from a majority for that long steps
+  down, by which time the majority has been able to elect someone else. It
+  is not shorter because members of a loaded machine go quiet for a second
+  now and then (a RocksDB checkpoint, a starved process): with the minimum
+  election timeout, a bulk load on a busy 2-core machine lost its leader to
+  followers that were merely slow. It costs nothing in safety: a leader cut
+  off from the majority can commit nothing, and its read lease (below)
+  expires after `lease_duration` whatever this says.
 * ``connectionTimeout`` 3 s (must be >= raftMaxTimeout), ``connectionRetryTime``
   0.2 s (pysyncobj's 5 s default delays a restarted node's return).
 * ``commandsWaitLeader=False``, ``dynamicMembershipChange=True``,
@@ -102,7 +108,7 @@ class RaftConfig:
     def effective_fallback_timeout(self) -> float:
         if self.leader_fallback_timeout is not None:
             return self.leader_fallback_timeout
-        return self.election_timeout_min
+        return self.election_timeout_max + 0.5
 
     @property
     def other_members(self) -> tuple[str, ...]:

@@ -52,6 +52,12 @@ from .state import StateMachine, halt
 __all__ = ["RaftNode", "RaftStatus", "PeerStatus", "Role", "RoleChange"]
 
 log = logging.getLogger("quorumdb.raft")
+
+# The longest a turn of the tick loop takes when the process runs normally: a poll
+# (tick_period), a bounded slice of applying (a heartbeat period), an fsync. Longer
+# gaps between two checks of the quorum are this node's stall, excused to its members.
+_STALL_ALLOWANCE = 0.3
+_SLOW_TURN = 0.5  # a turn this long is logged with where the time went
 T = TypeVar("T")
 
 
@@ -302,6 +308,13 @@ class RaftNode:
             )
         self._guard.refresh(self._clock())
         change = RoleChange(old_role, new_role, self._core.term(), self._core.leader_address())
+        if old_role is Role.LEADER and new_role is Role.FOLLOWER:
+            # Why: a newer term (someone else won), or check quorum (no majority heard
+            # from within leaderFallbackTimeout): say how long ago each member answered.
+            log.warning(
+                "%s: stepped down in term %d; last answers: %s", self.address, change.term,
+                self._core.response_ages(self._clock()),
+            )  # fmt: skip
         log.info(
             "%s: %s -> %s in term %d", self.address, old_role.value, new_role.value, change.term
         )
@@ -553,9 +566,10 @@ class RaftNode:
         core, transport, guard, store = self._core, self._transport, self._guard, self._store
         failures = 0
         next_info = 0.0
+        last_tick = self._clock()
         while not self._stop.is_set():
             try:
-                now = self._clock()
+                now = turn_start = self._clock()
                 for _ in range(len(self._calls)):
                     self._calls.popleft()()
                 if now >= next_info:
@@ -567,14 +581,29 @@ class RaftNode:
                     core.forceLogCompaction()
                 if self._journal.dirty:  # commit indexes may only count durable entries
                     self._journal.flush()
+                # Check quorum runs in doTick: time this loop itself did not run (the
+                # process starved of CPU, a slow fsync) is not the members' silence.
+                tick_at = self._clock()
+                stalled = tick_at - last_tick - _STALL_ALLOWANCE
+                last_tick = tick_at
+                if stalled > 0 and core.is_leader():
+                    core.excuse_stall(stalled)
                 core.doTick(0.0)
                 guard.after_tick()
                 now = self._clock()
                 guard.refresh(now)
                 self._check_waiters(now)
                 transport.flush_outbox()
+                polled = self._clock()
                 core.poll(0.001 if store.sending() else self.config.tick_period)
                 transport.flush_outbox()
+                done = self._clock()
+                if done - turn_start > _SLOW_TURN:
+                    log.warning(
+                        "%s: slow Raft turn %.2fs (before tick %.2fs, tick %.2fs, poll %.2fs)",
+                        self.address, done - turn_start, tick_at - turn_start,
+                        now - tick_at, done - polled,
+                    )  # fmt: skip
                 failures = 0
             except Exception:  # noqa: BLE001 - like pysyncobj's own loop: log, pause, go on
                 failures += 1

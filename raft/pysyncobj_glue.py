@@ -489,6 +489,25 @@ class Core(SyncObj):
     def last_applied(self) -> int:
         return self._SyncObj__raftLastApplied  # type: ignore[no-any-return]
 
+    def excuse_stall(self, seconds: float) -> None:
+        """This node's own tick loop did not run for `seconds` (a starved process, a long
+        fsync): move the members' last answer times forward by as much, so that check
+        quorum does not blame them for a silence that was ours - they answer what we
+        send, and we sent nothing. Only leadership's liveness check reads these times;
+        the read lease is computed from acknowledged send times (raft/leadership.py),
+        so a stalled leader still loses its lease."""
+        times = self._SyncObj__lastResponseTime
+        for node in list(times):
+            times[node] += seconds
+
+    def response_ages(self, now: float) -> str:
+        """How long ago each other member last answered, e.g. "a:1 0.02s, b:2 1.31s"."""
+        times = self._SyncObj__lastResponseTime
+        return ", ".join(
+            f"{node.id} {now - times[node]:.2f}s" if node in times else f"{node.id} never"
+            for node in sorted(self._SyncObj__otherNodes, key=lambda n: str(n.id))
+        )
+
     def note_response(self, node: Any, now: float) -> None:
         """Count `node` as responsive for check-quorum (leaderFallbackTimeout)."""
         if node in self._SyncObj__otherNodes:
