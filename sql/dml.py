@@ -146,6 +146,20 @@ def _insert(node: Insert, compiler: RowCompiler) -> RowSource:
     return run
 
 
+def _joined_targets(source: RowSource, n: int, ctx: ExecContext) -> Iterator[tuple[bytes, Row]]:
+    """UPDATE ... FROM / DELETE ... USING: (row key, joined row) of each target row once,
+    locked (the target's `n` columns are followed by its key, then the other items'), as
+    PostgreSQL changes a row the join matches several times only once."""
+    seen: set[bytes] = set()
+    for joined in source(ctx):
+        key = joined[n]
+        if key in seen:
+            continue
+        seen.add(key)
+        ctx.txn.lock(key)
+        yield key, joined
+
+
 def _update(node: Update, compiler: RowCompiler) -> RowSource:
     writer = TableWriter(node.table)
     fns = [(i, compile_expr(e)) for i, e in node.assignments]
@@ -173,17 +187,10 @@ def _update(node: Update, compiler: RowCompiler) -> RowSource:
     source = compiler.rows(node.source)
 
     def run_joined(ctx: ExecContext) -> Iterator[Row]:
-        txn = ctx.txn
-        writer.begin(txn)
+        writer.begin(ctx.txn)
         state = WriteRun(ctx)
-        seen: set[bytes] = set()
-        for joined in source(ctx):
-            key = joined[n]
-            if key in seen:
-                continue
-            seen.add(key)
+        for key, joined in _joined_targets(source, n, ctx):
             old = joined[:n]
-            txn.lock(key)
             new = list(old)
             for i, f in fns:
                 new[i] = f(joined, ctx)
@@ -217,18 +224,10 @@ def _delete(node: Delete, compiler: RowCompiler) -> RowSource:
     source = compiler.rows(node.source)
 
     def run_joined(ctx: ExecContext) -> Iterator[Row]:
-        txn = ctx.txn
-        writer.begin(txn)
+        writer.begin(ctx.txn)
         state = WriteRun(ctx)
-        seen: set[bytes] = set()
-        for joined in source(ctx):
-            key = joined[n]
-            if key in seen:
-                continue
-            seen.add(key)
-            old = joined[:n]
-            txn.lock(key)
-            writer.delete(state, key, old)
+        for key, joined in _joined_targets(source, n, ctx):
+            writer.delete(state, key, joined[:n])
             yield returning(joined, ctx)
         state.finish()
 

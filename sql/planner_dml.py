@@ -210,6 +210,18 @@ def _target_item_scope(
     return fp, item
 
 
+def _bind_table_returning(
+    stmt: ast.Update | ast.Delete, table: TableDef, context: object, level: Level
+) -> tuple[tuple[BoundExpr, ...] | None, tuple[OutputColumn, ...] | None]:
+    """RETURNING of a single-table UPDATE/DELETE, over the target's columns only."""
+    if not stmt.returning:
+        return None, None
+    visible = stmt.table.alias or table.name
+    scope = Scope(_table_columns(table, visible), [Relation(visible, table.name, None)])
+    binder = Binder(scope, context, aggregates_allowed="RETURNING", level=level)  # type: ignore[arg-type]
+    return _bind_returning(stmt.returning, binder)
+
+
 def _update(stmt: ast.Update, planner: object, level: Level) -> Plan:
     from . import planner_writes
 
@@ -218,14 +230,7 @@ def _update(stmt: ast.Update, planner: object, level: Level) -> Plan:
     if not stmt.from_:
         node = planner_writes.plan_update(stmt, catalog, context)
         assert isinstance(node, Update)
-        returning, columns = None, None
-        if stmt.returning:
-            visible = stmt.table.alias or node.table.name
-            scope = Scope(
-                _table_columns(node.table, visible), [Relation(visible, node.table.name, None)]
-            )
-            binder = Binder(scope, context, aggregates_allowed="RETURNING", level=level)
-            returning, columns = _bind_returning(stmt.returning, binder)
+        returning, columns = _bind_table_returning(stmt, node.table, context, level)
         return _plan(replace(node, returning=returning), "UPDATE", stmt.returning, columns)
     fp, item = _target_item_scope(stmt, planner, level, stmt.from_)
     table = fp.target
@@ -250,14 +255,7 @@ def _delete(stmt: ast.Delete, planner: object, level: Level) -> Plan:
     if not stmt.using:
         node = planner_writes.plan_delete(stmt, catalog, context)
         assert isinstance(node, Delete)
-        returning, columns = None, None
-        if stmt.returning:
-            visible = stmt.table.alias or node.table.name
-            scope = Scope(
-                _table_columns(node.table, visible), [Relation(visible, node.table.name, None)]
-            )
-            binder = Binder(scope, context, aggregates_allowed="RETURNING", level=level)
-            returning, columns = _bind_returning(stmt.returning, binder)
+        returning, columns = _bind_table_returning(stmt, node.table, context, level)
         return _plan(replace(node, returning=returning), "DELETE", stmt.returning, columns)
     fp, item = _target_item_scope(stmt, planner, level, stmt.using)
     table = fp.target
