@@ -62,6 +62,10 @@ def serve(config: NodeConfig) -> int:
     # RocksDB and the SQL stack.
     from .server import Node, run_until_signalled
 
+    if config.event_loop == "uvloop":
+        import uvloop
+
+        return uvloop.run(run_until_signalled(Node(config)))
     return asyncio.run(run_until_signalled(Node(config)))
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 from .log import FORMATS, LEVELS
 
+EVENT_LOOPS = ("uvloop", "asyncio")
+
 __all__ = [
     "Address",
     "NodeConfig",
@@ -89,6 +91,7 @@ class NodeConfig:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     group_commit: bool = True
+    event_loop: str = "uvloop"
 
     @property
     def clustered(self) -> bool:
@@ -252,6 +255,15 @@ OPTIONS: tuple[Option, ...] = (
         _boolean,
         True,
         kind="switch",
+    ),
+    Option(
+        "--event-loop",
+        "The asyncio event loop that serves clients: uvloop (default; libuv, the "
+        "fastest) or asyncio (the standard library's, to measure the difference or "
+        "to rule uvloop out).",
+        _choice(*EVENT_LOOPS),
+        "uvloop",
+        metavar="LOOP",
     ),
     Option(
         "--snapshot-entries",

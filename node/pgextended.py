@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ExtendedSession", "ExtendedQueries"]
 
+_ENCODER_CACHE_SIZE = 64  # per connection; a client with more shapes rebuilds some
+
 
 class ExtendedSession(Protocol):
     """What the extended protocol needs from a session (sql/client.py)."""
@@ -90,6 +92,7 @@ class ExtendedQueries:
     _statement_starts: Any
     _statement_ends: Any
     _cancelled_by_request: Any
+    _encoder_cache: dict[tuple[int, tuple[int, ...]], Any]
     query: str
 
     async def _extended(self, message: pgwire.FrontendMessage) -> None:
@@ -111,7 +114,7 @@ class ExtendedQueries:
                 if columns is not None:
                     # Validate the formats now: a bad count or a type without a binary
                     # format is Bind's error, as in PostgreSQL.
-                    pgwire.RowEncoder(columns, pgwire.column_formats(formats, len(columns)))
+                    self._row_encoder(columns, formats)
                 self._send(pgwire.bind_complete())
             elif isinstance(message, pgwire.Describe):
                 self._describe(message)
@@ -136,6 +139,29 @@ class ExtendedQueries:
                 raise
             await self._extended_failed(StatementCanceled())
 
+    def _row_encoder(self, columns: tuple[Column, ...], chosen: tuple[int, ...]) -> Any:
+        return self._encoded(columns, chosen)[1]
+
+    def _encoded(
+        self, columns: tuple[Column, ...], chosen: tuple[int, ...]
+    ) -> tuple[tuple[Column, ...], pgwire.RowEncoder, bytes]:
+        """(columns, RowEncoder, RowDescription) for a result's columns in the formats
+        chosen at Bind, built once per connection: a prepared statement's columns
+        are the same tuple execution after execution (sql/session.py caches them
+        per plan and settings), so the key is that tuple's identity. Raises Bind's
+        errors for bad formats."""
+        cache = self._encoder_cache
+        key = (id(columns), chosen)
+        hit = cache.get(key)
+        if hit is not None and hit[0] is columns:
+            return hit
+        formats = pgwire.column_formats(chosen, len(columns))
+        built = (columns, pgwire.RowEncoder(columns, formats), pgwire.row_description(columns, formats))
+        if len(cache) >= _ENCODER_CACHE_SIZE:
+            cache.clear()
+        cache[key] = built
+        return built
+
     def _describe(self, message: pgwire.Describe) -> None:
         session = self._session
         if message.kind == "S":
@@ -145,7 +171,10 @@ class ExtendedQueries:
             formats: tuple[int, ...] = ()
         else:
             columns, chosen = session.describe_portal(message.name)
-            formats = pgwire.column_formats(chosen, len(columns)) if columns is not None else ()
+            if columns is not None:
+                self._send(self._encoded(columns, chosen)[2])
+                return
+            formats = ()
         if columns is None:
             self._send(pgwire.no_data())
         else:
@@ -175,7 +204,7 @@ class ExtendedQueries:
         columns = result.columns
         if columns is not None:
             _, chosen = session.describe_portal(message.portal)
-            encoder = pgwire.RowEncoder(columns, pgwire.column_formats(chosen, len(columns)))
+            encoder = self._row_encoder(columns, chosen)
             await self._stream_rows(step.rows, encoder.encode, step.offload)
         else:
             for _ in step.rows:  # the statement may do its work while rows are consumed

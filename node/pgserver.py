@@ -55,7 +55,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from quorumdb.sql.result import StatementResult
 from quorumdb.storage.errors import (
@@ -222,6 +222,7 @@ class _Connection(StartupPhase, ExtendedQueries, CopyProtocol, PasswordAuthentic
         self._session: SqlSession | None = None
         self._announced: dict[str, str] = {}
         self._skip_until_sync = False
+        self._encoder_cache: dict[tuple[int, tuple[int, ...]], Any] = {}
         self.key: BackendKey | None = None
         self.admitted = False
         self.idle = False  # True only while waiting for the client's next bytes

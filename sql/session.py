@@ -302,20 +302,28 @@ class Session(ControlStatements):
         return await self._run(query, index, stmt, is_last)
 
     def _new_txn(self, isolation: str | None = None, read_only: bool | None = None) -> Transaction:
-        level = Isolation(isolation or self.settings.get("default_transaction_isolation"))
-        if read_only is None:
-            read_only = self.settings.get("default_transaction_read_only") == "on"
+        settings = self.settings
+        default_level, default_read_only, max_write, max_memory, stale = settings.memo(
+            "new_txn",
+            lambda: (
+                Isolation(settings.get("default_transaction_isolation")),
+                settings.get("default_transaction_read_only") == "on",
+                int(settings.get("quorumdb.max_transaction_bytes")),
+                int(settings.get("quorumdb.max_session_bytes")),
+                settings.get("quorumdb.read_consistency") == "stale",
+            ),
+        )
         txn = Transaction(
             self.db.engine,
             self.db.next_txn_id(),
-            isolation=level,
-            read_only=read_only,
+            isolation=Isolation(isolation) if isolation else default_level,
+            read_only=default_read_only if read_only is None else read_only,
             locks=self.db.locks,
             snapshots=self.db.snapshots,
-            max_write_bytes=int(self.settings.get("quorumdb.max_transaction_bytes")),
-            max_memory_bytes=int(self.settings.get("quorumdb.max_session_bytes")),
+            max_write_bytes=max_write,
+            max_memory_bytes=max_memory,
         )
-        if self.settings.get("quorumdb.read_consistency") == "stale":
+        if stale:
             txn.consistency = ReadConsistency.STALE
         self._txn_started = time.time()  # now() / current_timestamp for the transaction
         return txn

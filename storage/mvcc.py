@@ -149,6 +149,7 @@ class MVCC:
         self._applied_index = _unpack_ts(raw)[0] if raw else 0
         self._apply_lock = threading.Lock()
         self._gc_watermark = self._read_gc_watermark()
+        self._latest_memo: tuple[int, dict[bytes, int]] = (-1, {})
 
     # ---- reads -------------------------------------------------------------
 
@@ -177,6 +178,19 @@ class MVCC:
         prefix = _bound(key)
         pair = self.engine.seek(prefix, prefix[:-1] + b"\x01")
         return _ts_of(pair[0]) if pair else 0
+
+    def latest_ts_memo(self, key: bytes) -> int:
+        """`latest_ts(key)`, remembered until the next entry is applied: for a key that
+        every statement asks about and that rarely changes. Never older than the
+        newest version at the call (it may already count a concurrent apply)."""
+        index = self._applied_index
+        memo = self._latest_memo
+        if memo[0] != index:
+            memo = self._latest_memo = (index, {})
+        found = memo[1].get(key)
+        if found is None:
+            found = memo[1][key] = self.latest_ts(key)
+        return found
 
     def scan(
         self, start: bytes, end: bytes | None, read_ts: int, *, reverse: bool = False
@@ -430,3 +444,4 @@ class MVCC:
         raw = self.engine.get(_APPLIED_INDEX)
         self._applied_index = _unpack_ts(raw)[0] if raw else 0
         self._gc_watermark = self._read_gc_watermark()
+        self._latest_memo = (-1, {})

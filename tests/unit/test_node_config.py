@@ -31,6 +31,7 @@ def test_defaults():
     assert c.node_id == "127.0.0.1:7432"  # derived from the Raft address
     assert c.max_connections == 100
     assert (c.log_level, c.log_format) == ("info", "text")
+    assert c.event_loop == "uvloop"
     assert not c.clustered
 
 
@@ -50,6 +51,7 @@ def test_every_flag_reads_its_environment_variable():
         "QUORUMDB_JOIN": "true",
         "QUORUMDB_FSYNC": "false",
         "QUORUMDB_GROUP_COMMIT": "false",
+        "QUORUMDB_EVENT_LOOP": "asyncio",
         "QUORUMDB_NODE_ID": "n1",
         "QUORUMDB_MAX_CONNECTIONS": "7",
         "QUORUMDB_AUTH": "scram",
@@ -74,6 +76,7 @@ def test_every_flag_reads_its_environment_variable():
     assert c.join is True
     assert c.fsync is False
     assert c.group_commit is False
+    assert c.event_loop == "asyncio"
     assert c.node_id == "n1"
     assert c.max_connections == 7
     assert (c.auth, c.superuser, c.superuser_password) == ("scram", "admin", "s3cret")
