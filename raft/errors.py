@@ -37,6 +37,7 @@ __all__ = [
     "EXIT_APPLY_FAILED",
     "EXIT_SNAPSHOT_FAILED",
     "EXIT_JOURNAL_FAILED",
+    "EXIT_TICK_FAILED",
 ]
 
 # Process exit codes of `halt` (raft/state.py): distinct, so that an operator
@@ -44,6 +45,7 @@ __all__ = [
 EXIT_APPLY_FAILED = 75
 EXIT_SNAPSHOT_FAILED = 76
 EXIT_JOURNAL_FAILED = 77
+EXIT_TICK_FAILED = 78
 
 
 class NotLeader(QuorumError):

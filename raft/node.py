@@ -42,7 +42,13 @@ from typing import Any, TypeVar
 from quorumdb.storage.errors import AdminShutdown, QuorumError, TransactionResolutionUnknown
 
 from .config import RaftConfig
-from .errors import EXIT_APPLY_FAILED, NotLeader, RequestDenied, error_for_fail_reason
+from .errors import (
+    EXIT_APPLY_FAILED,
+    EXIT_TICK_FAILED,
+    NotLeader,
+    RequestDenied,
+    error_for_fail_reason,
+)
 from .journal import DurableJournal
 from .leadership import LeadershipGuard
 from .pysyncobj_glue import FAIL_REASON, RAFT_STATE_NAMES, Core, clock
@@ -58,6 +64,10 @@ log = logging.getLogger("quorumdb.raft")
 # gaps between two checks of the quorum are this node's stall, excused to its members.
 _STALL_ALLOWANCE = 0.3
 _SLOW_TURN = 0.5  # a turn this long is logged with where the time went
+# A Raft loop that has failed on every turn for this many maximum election timeouts
+# stops the process: the member is silent (no heartbeats, no answers), and a
+# leader in that state would keep accepting clients whose commits cannot happen.
+_FAILING_TIMEOUTS = 2
 T = TypeVar("T")
 
 
@@ -565,6 +575,7 @@ class RaftNode:
     def _run(self) -> None:
         core, transport, guard, store = self._core, self._transport, self._guard, self._store
         failures = 0
+        failing_since = 0.0
         next_info = 0.0
         last_tick = self._clock()
         while not self._stop.is_set():
@@ -607,8 +618,18 @@ class RaftNode:
                 failures = 0
             except Exception:  # noqa: BLE001 - like pysyncobj's own loop: log, pause, go on
                 failures += 1
+                now = self._clock()
+                if failures == 1:
+                    failing_since = now
                 if failures <= 3 or failures % 100 == 0:
                     log.exception("Raft tick failed (%d in a row)", failures)
+                failing = now - failing_since
+                if failures > 3 and failing > _FAILING_TIMEOUTS * self.config.election_timeout_max:
+                    halt(
+                        EXIT_TICK_FAILED,
+                        f"the Raft loop failed on every turn for {failing:.1f}s "
+                        f"({failures} in a row)",
+                    )
                 time.sleep(self.config.tick_period)
         self._shutdown()
 

@@ -15,7 +15,7 @@ import pytest
 from support import wait_until
 
 from quorumdb.raft import NotLeader, RaftNode, RequestDenied, Role, RoleChange
-from quorumdb.raft.errors import EXIT_APPLY_FAILED
+from quorumdb.raft.errors import EXIT_APPLY_FAILED, EXIT_TICK_FAILED
 from quorumdb.storage.errors import TransactionResolutionUnknown
 
 from .cluster import Cluster, Member
@@ -383,7 +383,9 @@ def test_a_killed_leader_is_replaced_quickly(cluster):
     assert logs_equal(cluster.up())
 
 
-def test_an_exception_from_apply_stops_the_process(tmp_path):
+def run_single_leader(tmp_path, then: str) -> subprocess.CompletedProcess[str]:
+    """Run a single-node RaftNode in a child process: it becomes leader, applies
+    "set a 1" (printing "applied"), then runs the statements `then`."""
     tests_dir = os.path.dirname(os.path.dirname(__file__))
     script = textwrap.dedent(
         f"""
@@ -400,16 +402,42 @@ def test_an_exception_from_apply_stops_the_process(tmp_path):
         while not node.is_leader() and time.monotonic() < deadline:
             time.sleep(0.01)
         print("applied", node.propose(b"set a 1").result(5), flush=True)
+        """
+    ) + textwrap.dedent(then)
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+
+
+def test_an_exception_from_apply_stops_the_process(tmp_path):
+    proc = run_single_leader(
+        tmp_path,
+        """
         node.propose(b"crash").result(5)
         print("survived", flush=True)
-        """
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+        """,
     )
     assert "applied" in proc.stdout and "survived" not in proc.stdout
     assert proc.returncode == EXIT_APPLY_FAILED, proc.stderr
     assert "applying log entry" in proc.stderr
+
+
+def test_a_raft_loop_that_keeps_failing_stops_the_process(tmp_path):
+    """A member whose every turn raises is silent to the others; it must not linger
+    (as a leader it would keep taking clients whose commits cannot happen)."""
+    proc = run_single_leader(
+        tmp_path,
+        """
+        def broken(*_args):
+            raise OSError("injected: the tick fails")
+
+        node._core.doTick = broken
+        time.sleep(30)
+        print("survived", flush=True)
+        """,
+    )
+    assert "applied" in proc.stdout and "survived" not in proc.stdout
+    assert proc.returncode == EXIT_TICK_FAILED, proc.stderr
+    assert "the Raft loop failed on every turn" in proc.stderr
+    assert "injected: the tick fails" in proc.stderr  # the cause is logged too
 
 
 def test_single_node_group(tmp_path):
