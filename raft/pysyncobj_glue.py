@@ -39,10 +39,7 @@ reason:
      a stale, conflicting log apply entries that were never committed;
    * a large entry is split into correctly numbered pieces (pysyncobj
      compares the piece offset with the command's length instead of the
-     pickled entry's, which can mark a middle piece as the last one);
-   * a new commit index is not sent on its own at once (pysyncobj does, so
-     every commit cost each follower two messages and two replies): it waits
-     up to `COMMIT_NOTICE_DELAY` for the next append_entries with entries.
+     pickled entry's, which can mark a middle piece as the last one).
 6. **One clock.** pysyncobj's timers use CLOCK_MONOTONIC_RAW, not
    `time.monotonic` (they differ by a growing offset), so everything in
    raft/ that is compared with them uses `clock` from here.
@@ -97,9 +94,6 @@ RAFT_STATE_NAMES = {
 }
 _SNAPSHOT_CHUNKS_PER_ROUND = 2
 _SLICE = 1024  # entries looked at per message; pysyncobj slices the whole rest of the log
-# How long a leader may keep a new commit index to itself, waiting for the next
-# append_entries with entries (or a heartbeat) to carry it, before it sends one for it.
-COMMIT_NOTICE_DELAY = 0.005
 
 
 def _install_journal_hook() -> None:
@@ -269,14 +263,6 @@ class Core(SyncObj):
         commit, applied = self._SyncObj__raftCommitIndex, self._SyncObj__raftLastApplied
         if commit <= applied:
             return False
-        if self._SyncObj__raftState == _RAFT_STATE.LEADER:
-            # pysyncobj sends an append_entries with the new commit index at once, and
-            # a second one when the next proposals are appended in the same tick: every
-            # commit cost each follower two messages and two replies. The commit index
-            # now waits up to COMMIT_NOTICE_DELAY for the next append_entries (which a
-            # busy leader sends within a few ms); followers apply that much later.
-            due: float = self._SyncObj__newAppendEntriesTime  # type: ignore[has-type]
-            self._SyncObj__newAppendEntriesTime = min(due, clock() + COMMIT_NOTICE_DELAY)
         deadline = clock() + self._SyncObj__conf.appendEntriesPeriod
         waiting = self._SyncObj__commandsWaitingCommit
         for entry in self._SyncObj__getEntries(applied + 1, commit - applied):
@@ -291,7 +277,7 @@ class Core(SyncObj):
             self._SyncObj__raftLastApplied += 1
             if clock() >= deadline:
                 break
-        return False  # the new commit index goes out with the next append_entries
+        return True  # appendEntriesUseBatch is off: tell followers the new commit index
 
     def apply_backlog(self) -> bool:
         """Committed entries are waiting to be applied (tick thread)."""

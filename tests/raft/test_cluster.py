@@ -607,36 +607,6 @@ def test_concurrent_proposals_pipeline_without_resending_entries(cluster, caplog
     assert not [r for r in caplog.records if "truncating already-applied" in r.getMessage()]
 
 
-def test_a_commit_costs_each_follower_one_append_entries_not_two(cluster):
-    """pysyncobj told the followers every new commit index in a message of its own,
-    then sent the next proposal's entries in another: two append_entries (and two
-    replies) per commit. The commit index now rides on the next message with entries
-    (or a heartbeat). A client that proposes one command after another shows it."""
-    leader = cluster.wait_leader()
-    counts: dict[str, list[int]] = {}
-
-    def record(direction: str, peer: str, message: dict) -> bool:
-        if direction == "out" and message.get("type") == "append_entries":
-            tally = counts.setdefault(peer, [0, 0])
-            tally[0 if message.get("entries") else 1] += 1
-        return False
-
-    leader.node._transport.drop = record
-    commits = 200
-    for i in range(commits):
-        leader.node.propose(f"set seq{i} {i}".encode()).result(10)
-    last = leader.node.propose(b"set seq-last 1").result(10)
-    leader.node._transport.drop = None
-    cluster.wait_applied(last)  # the followers still learn every commit
-    assert logs_equal(cluster.up())
-    assert len(counts) == 2
-    for peer, (with_entries, without) in counts.items():
-        assert with_entries >= commits, peer
-        # Heartbeats (every 50 ms) and a commit index nobody carried within
-        # COMMIT_NOTICE_DELAY go out on their own; one per commit did before.
-        assert without < commits // 2, (peer, with_entries, without)
-
-
 def test_asyncio_callers_await_without_blocking_the_loop(cluster):
     import asyncio
 
