@@ -167,18 +167,13 @@ class ExtendedQueries:
         if message.kind == "S":
             description = session.describe_statement(message.name)
             self._send(pgwire.parameter_description(description.param_oids))
-            columns = description.columns
-            formats: tuple[int, ...] = ()
+            columns, chosen = description.columns, ()  # a statement's columns are text
         else:
             columns, chosen = session.describe_portal(message.name)
-            if columns is not None:
-                self._send(self._encoded(columns, chosen)[2])
-                return
-            formats = ()
         if columns is None:
             self._send(pgwire.no_data())
         else:
-            self._send(pgwire.row_description(columns, formats))
+            self._send(self._encoded(columns, chosen)[2])
 
     async def _execute(self, message: pgwire.Execute) -> None:
         self._statement_starts(None)

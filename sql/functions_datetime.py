@@ -301,27 +301,24 @@ fn("localtime", (), TIME, lambda ctx: _local_now(ctx) % USECS_PER_DAY, volatilit
 # ---- OVERLAPS --------------------------------------------------------------------------
 
 
+def _period(start: Any, end: Any) -> tuple[Any, Any] | None:
+    """A period with its ends in order; one NULL end makes it the instant at the other
+    end (returned as (instant, None)); None if both are NULL."""
+    if start is None:
+        return None if end is None else (end, None)
+    if end is not None and start > end:
+        return end, start
+    return start, end
+
+
 def _overlaps(s1: Any, e1: Any, s2: Any, e2: Any) -> bool | None:
-    """(s1, e1) OVERLAPS (s2, e2): PostgreSQL's overlaps_timestamp, NULLs included
-    (a period with one NULL end is the instant at its other end, for what it decides)."""
-    if s1 is None:
-        if e1 is None:
-            return None
-        s1, e1 = e1, None
-    elif e1 is not None and s1 > e1:
-        s1, e1 = e1, s1
-    if s2 is None:
-        if e2 is None:
-            return None
-        s2, e2 = e2, None
-    elif e2 is not None and s2 > e2:
-        s2, e2 = e2, s2
-    if s1 > s2:
-        if e2 is None:
-            return None
-        if s1 < e2:
-            return True
-        return None if e1 is None else False
+    """(s1, e1) OVERLAPS (s2, e2): PostgreSQL's overlaps_timestamp, NULLs included."""
+    first, second = _period(s1, e1), _period(s2, e2)
+    if first is None or second is None:
+        return None
+    if first[0] > second[0]:
+        first, second = second, first  # the test is symmetric: let `first` start first
+    (s1, e1), (s2, e2) = first, second
     if s1 < s2:
         if e1 is None:
             return None

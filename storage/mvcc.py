@@ -260,26 +260,12 @@ class MVCC:
         Raises SerializationFailure (after recording `index` as applied) when an
         expected version no longer holds.
         """
-        with self._apply_lock:
-            if index <= self._applied_index:
-                return ApplyOutcome(False, index)
-            try:
-                self.check(write_set)
-            except SerializationFailure:
-                self.advance(index, sync=sync)
-                raise
-            batch = Batch()
-            suffix = _inv(index)
-            for write in write_set.writes:
-                raw_key = _bound(write.key) + suffix
-                if write.value is None:
-                    batch.put(raw_key, _TOMBSTONE)
-                else:
-                    batch.put(raw_key, _PUT + write.value)
-            batch.put(_APPLIED_INDEX, _pack_ts(index))
-            self.engine.write(batch, sync=sync)
-            self._applied_index = index
-            return ApplyOutcome(True, index)
+        outcomes = self.apply_many((write_set,), index, sync=sync)
+        if outcomes is None:
+            return ApplyOutcome(False, index)
+        if outcomes[0] is not None:
+            raise outcomes[0]
+        return ApplyOutcome(True, index)
 
     def apply_many(
         self, write_sets: Sequence[WriteSet], index: int, *, sync: bool = False

@@ -29,6 +29,13 @@ async def _connect(node):  # type: ignore[no-untyped-def]
     return await asyncpg.connect(host=node.host, port=node.port, user=node.user, database=node.dbname)
 
 
+async def _fresh_table(conn, name: str, columns: str) -> str:  # type: ignore[no-untyped-def]
+    """(Re)create table `name` with `columns` (this node's tables from an earlier run go)."""
+    await conn.execute(f"DROP TABLE IF EXISTS {name}")
+    await conn.execute(f"CREATE TABLE {name} ({columns})")
+    return name
+
+
 def test_binary_codecs_round_trip(node):
     row = (
         1, 12, 123456, 1 << 50, 0.5, 1e-300, Decimal("1234.5678"), True, "text ✓", "vc",
@@ -40,12 +47,12 @@ def test_binary_codecs_round_trip(node):
     async def main() -> None:
         conn = await _connect(node)
         try:
-            table = f"apg_{node.name}"
-            await conn.execute(f"DROP TABLE IF EXISTS {table}")
-            await conn.execute(
-                f"CREATE TABLE {table} (id int PRIMARY KEY, s smallint, i int, b bigint, f4 real, "
-                "f8 float8, n numeric, flag bool, t text, v varchar(5), by bytea, d date, tm time, "
-                "ts timestamp, tz timestamptz, u uuid, j json, c char(5), iv interval, jb jsonb)"
+            table = await _fresh_table(
+                conn,
+                f"apg_{node.name}",
+                "id int PRIMARY KEY, s smallint, i int, b bigint, f4 real, f8 float8, n numeric, "
+                "flag bool, t text, v varchar(5), by bytea, d date, tm time, ts timestamp, "
+                "tz timestamptz, u uuid, j json, c char(5), iv interval, jb jsonb",
             )
             placeholders = ", ".join(f"${i + 1}" for i in range(len(row)))
             await conn.execute(f"INSERT INTO {table} VALUES ({placeholders})", *row[:17], "ab", *row[18:])
@@ -61,9 +68,7 @@ def test_prepared_statements_executemany_transactions_and_cursors(node):
     async def main() -> None:
         conn = await _connect(node)
         try:
-            table = f"apg2_{node.name}"
-            await conn.execute(f"DROP TABLE IF EXISTS {table}")
-            await conn.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, v text)")
+            table = await _fresh_table(conn, f"apg2_{node.name}", "id int PRIMARY KEY, v text")
             await conn.executemany(
                 f"INSERT INTO {table} VALUES ($1, $2)", [(i, f"v{i}") for i in range(300)]
             )
@@ -105,10 +110,8 @@ def test_array_round_trips(node):
     async def main() -> None:
         conn = await _connect(node)
         try:
-            table = f"apg_arr_{node.name}"
-            await conn.execute(f"DROP TABLE IF EXISTS {table}")
-            await conn.execute(
-                f"CREATE TABLE {table} (id int PRIMARY KEY, i int[], t text[], n numeric[], b bool[])"
+            table = await _fresh_table(
+                conn, f"apg_arr_{node.name}", "id int PRIMARY KEY, i int[], t text[], n numeric[], b bool[]"
             )
             await conn.executemany(f"INSERT INTO {table} VALUES ($1, $2, $3, $4, $5)", rows)
             got = await conn.fetch(f"SELECT * FROM {table} ORDER BY id")

@@ -59,6 +59,15 @@ class Session:
             raw.send(cancel_request(self.pid, self.secret if secret is None else secret))
             assert raw.at_eof()
 
+    def cancel_and_check(self, thread: threading.Thread, outcome: dict) -> None:
+        """Cancel the statement `query_in_thread` started: it must end with 57014 within
+        a second of the CancelRequest."""
+        cancelled_at = time.monotonic()
+        self.cancel()
+        thread.join(10)
+        assert error_code(outcome["messages"]) == "57014"
+        assert outcome["at"] - cancelled_at < 1.0
+
     def close(self) -> None:
         self.client.close()
 
@@ -83,11 +92,7 @@ def test_cancel_stops_a_long_query_within_a_second_and_others_are_served(server)
         for _ in range(5):  # the loop is free: quick statements are not stuck behind it
             assert other.execute("SELECT 1").fetchone() == (1,)
         assert time.monotonic() - started < 2.0
-        cancelled_at = time.monotonic()
-        busy.cancel()
-        thread.join(10)
-        assert error_code(outcome["messages"]) == "57014"
-        assert outcome["at"] - cancelled_at < 1.0
+        busy.cancel_and_check(thread, outcome)
         assert [parse_data_row(b) for k, b in busy.client.query("SELECT 2") if k == "D"] == [[b"2"]]
     busy.close()
 
@@ -99,11 +104,7 @@ def test_cancel_ends_pg_sleep_promptly(server):
         thread, outcome = busy.query_in_thread("SELECT pg_sleep(60)")
         wait_until(lambda: active(other, "query LIKE 'SELECT pg_sleep%'") == 1, timeout=10,
                    message="pg_sleep to run")  # fmt: skip
-        cancelled_at = time.monotonic()
-        busy.cancel()
-        thread.join(10)
-        assert error_code(outcome["messages"]) == "57014"
-        assert outcome["at"] - cancelled_at < 1.0
+        busy.cancel_and_check(thread, outcome)
     busy.close()
 
 
@@ -117,11 +118,7 @@ def test_cancel_while_waiting_for_a_row_lock(server):
         thread, outcome = waiter.query_in_thread("UPDATE t SET v = 2 WHERE id = 1")
         wait_until(lambda: active(holder, "wait_event_type = 'Lock'") == 1, timeout=10,
                    message="the second update to wait")  # fmt: skip
-        cancelled_at = time.monotonic()
-        waiter.cancel()
-        thread.join(10)
-        assert error_code(outcome["messages"]) == "57014"
-        assert outcome["at"] - cancelled_at < 1.0
+        waiter.cancel_and_check(thread, outcome)
         holder.execute("COMMIT")
         assert holder.execute("SELECT v FROM t").fetchone() == (1,)
     waiter.close()

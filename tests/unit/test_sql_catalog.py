@@ -21,11 +21,14 @@ from quorumdb.sql.catalog import (
     create_table,
     drop_table,
     load_catalog,
+    put_relation,
 )
+from quorumdb.sql.engine import Isolation
 from quorumdb.sql.engine.local import LocalEngine
 from quorumdb.sql.errors import UndefinedTable
-from quorumdb.sql.txn import Transaction
+from quorumdb.sql.txn import Transaction, WouldBlock
 from quorumdb.storage import MVCC, MemoryEngine
+from quorumdb.storage.errors import SerializationFailure
 
 COLUMNS = (
     ColumnInfo("id", T.INT4, True),
@@ -142,6 +145,31 @@ def test_concurrent_ddl_on_different_tables_both_commit(engine: LocalEngine) -> 
     commit(first)
     commit(second)
     assert set(load_catalog(begin(engine), 0).tables) == {"x", "y"}
+
+
+def test_a_writer_whose_snapshot_predates_a_change_of_its_table_is_told(engine: LocalEngine) -> None:
+    """lock_table skips the definition's own read while the catalog version is older
+    than the snapshot (a memo per applied index); a DDL that commits in between must
+    still be seen: 40001 in REPEATABLE READ, a restart (WouldBlock) in READ COMMITTED."""
+    t = begin(engine)
+    create(t, table(1, "x"), 100)
+    commit(t)
+    def_key = keys.rel_key("public", "x")
+    writers = {}
+    for isolation in (Isolation.REPEATABLE_READ, Isolation.READ_COMMITTED):
+        w = writers[isolation] = Transaction(engine, 2, isolation=isolation)
+        w.begin_statement()
+        w.lock_table(1, def_key)  # unchanged since the snapshot: passes (and fills the memo)
+    ddl = begin(engine)
+    put_relation(ddl, table(1, "x", checks=()))
+    bump_version(ddl, 101)
+    commit(ddl)
+    with pytest.raises(SerializationFailure):
+        writers[Isolation.REPEATABLE_READ].lock_table(1, def_key)
+    with pytest.raises(WouldBlock):
+        writers[Isolation.READ_COMMITTED].lock_table(1, def_key)
+    later = begin(engine)
+    later.lock_table(1, def_key)  # a snapshot after the change passes
 
 
 def test_search_path_and_schemas(engine: LocalEngine) -> None:
