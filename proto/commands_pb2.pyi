@@ -7,18 +7,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Write(_message.Message):
-    __slots__ = ("key", "value", "delete", "check", "expect_ts")
+    __slots__ = ("key", "value", "delete", "check", "expect_ts", "fresh")
     KEY_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     DELETE_FIELD_NUMBER: _ClassVar[int]
     CHECK_FIELD_NUMBER: _ClassVar[int]
     EXPECT_TS_FIELD_NUMBER: _ClassVar[int]
+    FRESH_FIELD_NUMBER: _ClassVar[int]
     key: bytes
     value: bytes
     delete: bool
     check: bool
     expect_ts: int
-    def __init__(self, key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., delete: _Optional[bool] = ..., check: _Optional[bool] = ..., expect_ts: _Optional[int] = ...) -> None: ...
+    fresh: bool
+    def __init__(self, key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., delete: _Optional[bool] = ..., check: _Optional[bool] = ..., expect_ts: _Optional[int] = ..., fresh: _Optional[bool] = ...) -> None: ...
 
 class ReadRange(_message.Message):
     __slots__ = ("start", "end", "unbounded", "read_ts")
@@ -51,16 +53,20 @@ class ReclaimRange(_message.Message):
     def __init__(self, start: _Optional[bytes] = ..., end: _Optional[bytes] = ..., marker: _Optional[bytes] = ...) -> None: ...
 
 class GarbageCollectCommand(_message.Message):
-    __slots__ = ("watermark", "start", "max_versions", "reclaim")
+    __slots__ = ("watermark", "start", "max_versions", "reclaim", "by_key", "keys")
     WATERMARK_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
     MAX_VERSIONS_FIELD_NUMBER: _ClassVar[int]
     RECLAIM_FIELD_NUMBER: _ClassVar[int]
+    BY_KEY_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
     watermark: int
     start: bytes
     max_versions: int
     reclaim: _containers.RepeatedCompositeFieldContainer[ReclaimRange]
-    def __init__(self, watermark: _Optional[int] = ..., start: _Optional[bytes] = ..., max_versions: _Optional[int] = ..., reclaim: _Optional[_Iterable[_Union[ReclaimRange, _Mapping]]] = ...) -> None: ...
+    by_key: bool
+    keys: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, watermark: _Optional[int] = ..., start: _Optional[bytes] = ..., max_versions: _Optional[int] = ..., reclaim: _Optional[_Iterable[_Union[ReclaimRange, _Mapping]]] = ..., by_key: _Optional[bool] = ..., keys: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class Command(_message.Message):
     __slots__ = ("txn", "gc", "batch")

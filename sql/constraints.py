@@ -295,7 +295,8 @@ class TableWriter:
         # A new hidden row id needs no check at apply: nobody else can have written it
         # (a new leader reads above every entry of older terms), and the check is a
         # RocksDB seek per row on every replica (most of a bulk COPY's apply time).
-        txn.put(key, encode_row(row), blind=not self.pk)
+        # It has no older version either, so GC need not look at it.
+        txn.put(key, encode_row(row), fresh=not self.pk)
         if not self.plain:
             suffix = key[len(self.prefix) :]
             for index in self.unique:

@@ -104,9 +104,11 @@ class FreshStorage:
 
     def flush(self) -> None:
         txn = self._ctx.txn
-        writes = [Write(k, v, None) for k, v in self._pending.items()]
+        # Keys in fresh storage have no versions yet: GC need not look at them.
+        writes = [Write(k, v, None, fresh=True) for k, v in self._pending.items()]
         if not self._started:
-            writes += [Write(key, msgpack.packb(prefix), None) for key, prefix in self._markers]
+            markers = self._markers
+            writes += [Write(key, msgpack.packb(prefix), None, fresh=True) for key, prefix in markers]
         if not writes:
             return
         result = self._ctx.db.engine.commit_now(TxnCommand(WriteSet(tuple(writes))))

@@ -95,6 +95,7 @@ class Snapshots:
 
 
 _Entry = tuple[bytes | None, int | None]  # (value or None for a delete, expect_ts or None: blind)
+_FRESH = -1  # an entry's expect_ts for a blind write of a key with no version (`put(fresh=)`)
 
 
 class _Frame:
@@ -441,8 +442,11 @@ class Transaction:
 
     # ---- writes --------------------------------------------------------------------
 
-    def put(self, key: bytes, value: bytes, *, blind: bool = False) -> None:
-        self._write(key, value, blind)
+    def put(self, key: bytes, value: bytes, *, blind: bool = False, fresh: bool = False) -> None:
+        """Buffer a write of `key`. `blind`: commit whatever version it has by then.
+        `fresh`: blind, and the caller guarantees the key has no version at all
+        (a new hidden row id), so GC need not look at it (storage/mvcc.py `Write`)."""
+        self._write(key, value, blind, fresh)
 
     def delete(self, key: bytes) -> None:
         self._write(key, None, False)
@@ -454,7 +458,7 @@ class Transaction:
             self._locked_ts[key] = self.mvcc.latest_ts(key)
         self._write(key, value, False)
 
-    def _write(self, key: bytes, value: bytes | None, blind: bool) -> None:
+    def _write(self, key: bytes, value: bytes | None, blind: bool, fresh: bool = False) -> None:
         writes = self._writes
         if writes is None:
             writes = self._writes = SortedDict()
@@ -464,6 +468,8 @@ class Transaction:
         if entry is not None:
             expect = entry[1]
             self._write_bytes -= _entry_bytes(key, entry)
+        elif fresh:
+            expect = _FRESH
         elif blind:
             expect = None
         else:
@@ -494,7 +500,10 @@ class Transaction:
 
     def write_set(self) -> WriteSet:
         """What `commit` would send: writes in key order, plus the read set if SERIALIZABLE."""
-        writes = tuple(Write(k, v, e) for k, (v, e) in (self._writes or {}).items())
+        writes = tuple(
+            Write(k, v, None, fresh=True) if e == _FRESH else Write(k, v, e)
+            for k, (v, e) in (self._writes or {}).items()
+        )
         return WriteSet(writes, tuple(self._reads) if self._reads else ())
 
     # ---- end -------------------------------------------------------------------------
@@ -506,12 +515,12 @@ class Transaction:
         holds, 08007 when the outcome is unknown); the transaction is over
         either way.
         """
+        if not self._writes:
+            self.commit_read_only()
+            return None
         if self.state is not TxnState.ACTIVE:
             raise InternalError(f"commit of a transaction that is {self.state.value}")
         try:
-            if not self._writes:
-                self.state = TxnState.COMMITTED
-                return None
             result = await self.engine.commit(TxnCommand(self.write_set()))
             commit_ts = result.raise_error()
             self.state = TxnState.COMMITTED
@@ -521,6 +530,15 @@ class Transaction:
             raise
         finally:
             self._finish()
+
+    def commit_read_only(self) -> None:
+        """`commit` of a transaction that wrote nothing: nothing to replicate, so
+        nothing to await (callers that know it skip the coroutine)."""
+        if self.state is not TxnState.ACTIVE:
+            raise InternalError(f"commit of a transaction that is {self.state.value}")
+        assert not self._writes, "commit_read_only of a transaction that wrote"
+        self.state = TxnState.COMMITTED
+        self._finish()
 
     def rollback(self) -> None:
         if self.state is TxnState.ACTIVE:

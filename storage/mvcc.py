@@ -32,6 +32,13 @@ Invariants:
   cursor and records where the next one resumes (`gc_cursor`), so a GC
   entry never holds the apply thread for long. Readers below the recorded
   watermark could miss versions: `gc_watermark` lets them fail instead.
+* GC by key: every replica remembers, in memory, the keys whose last write
+  may have left an older version behind (`dirty_keys`; a write that
+  validated against "no version yet" cannot). A step may name such keys
+  instead of sweeping a slice of the key space, so collecting costs what
+  was written, not the size of the store. The memory is lost on restart,
+  on a snapshot install or when it outgrows `MAX_DIRTY_KEYS`; until a full
+  sweep has run since, `dirty_complete` is False.
 """
 
 from __future__ import annotations
@@ -62,6 +69,8 @@ _VERSION = b"\x01"
 _APPLIED_INDEX = _META + b"applied_index"
 _GC_WATERMARK = _META + b"gc_watermark"
 _GC_CURSOR = _META + b"gc_cursor"
+# Keys remembered for GC by key (about 100 bytes each); beyond, a full sweep is due.
+MAX_DIRTY_KEYS = 100_000
 _PUT = b"\x01"
 _TOMBSTONE = b"\x00"
 _pack_ts = struct.Struct(">Q").pack
@@ -96,11 +105,15 @@ class Write:
 
     `expect_ts` is the version the writer read: the write is only valid if the
     key has no version newer than it. None means "don't check" (blind write).
+    `fresh` (with a blind write): the writer guarantees that the key has no
+    version at all (a new hidden row id, fresh storage), so GC has nothing to
+    look for there.
     """
 
     key: bytes
     value: bytes | None
     expect_ts: int | None
+    fresh: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +163,10 @@ class MVCC:
         self._apply_lock = threading.Lock()
         self._gc_watermark = self._read_gc_watermark()
         self._latest_memo: tuple[int, dict[bytes, int]] = (-1, {})
+        # key -> commit_ts of its last write, oldest first (see the invariants)
+        self._dirty: dict[bytes, int] = {}
+        self._dirty_complete = self._applied_index == 0
+        self._sweep_floor: int | None = None  # lowest watermark of this sweep's steps
 
     # ---- reads -------------------------------------------------------------
 
@@ -301,7 +318,31 @@ class MVCC:
             batch.put(_APPLIED_INDEX, _pack_ts(index))
             self.engine.write(batch, sync=sync)
             self._applied_index = index
+            self._remember_dirty(write_sets, outcomes, index)
             return outcomes
+
+    def _remember_dirty(
+        self,
+        write_sets: Sequence[WriteSet],
+        outcomes: list[SerializationFailure | None],
+        index: int,
+    ) -> None:
+        """Note the keys the accepted write sets may have shadowed an older version of.
+        A write that expected version 0 found none (validation held), and a fresh
+        one has none by construction, so neither leaves anything to collect unless
+        it is a deletion: bulk inserts add nothing here."""
+        dirty = self._dirty
+        for write_set, failure in zip(write_sets, outcomes, strict=True):
+            if failure is not None:
+                continue
+            for write in write_set.writes:
+                if write.value is not None and (write.expect_ts == 0 or write.fresh):
+                    continue
+                dirty.pop(write.key, None)  # re-insert: the dict stays in commit order
+                dirty[write.key] = index
+        if len(dirty) > MAX_DIRTY_KEYS:
+            dirty.clear()
+            self._dirty_complete = False
 
     def _check_after(self, write_set: WriteSet, written: set[bytes]) -> None:
         """`check`, counting `written` (keys written earlier in the same entry) as changed."""
@@ -347,6 +388,25 @@ class MVCC:
         """Where the next incremental `gc` step resumes (b"": the beginning)."""
         return self.engine.get(_GC_CURSOR) or b""
 
+    @property
+    def dirty_complete(self) -> bool:
+        """True when `dirty_keys` names every key that may hold a collectable version
+        (nothing was forgotten since the start of the last full sweep)."""
+        return self._dirty_complete
+
+    def dirty_keys(self, below: int | None = None, limit: int = 0) -> list[bytes]:
+        """Keys whose older versions GC may remove, in key order: those last written
+        at or below `below` (None: all of them), at most `limit` (0: no bound)."""
+        out: list[bytes] = []
+        for key, ts in self._dirty.items():
+            if below is not None and ts > below:
+                break  # commit order: every later key is newer still
+            out.append(key)
+            if len(out) == limit:
+                break
+        out.sort()
+        return out
+
     def gc(
         self,
         watermark: int,
@@ -355,24 +415,26 @@ class MVCC:
         start: bytes = b"",
         max_versions: int = 0,
         reclaim: tuple[ReclaimRange, ...] = (),
+        keys: Sequence[bytes] | None = None,
     ) -> GcOutcome:
         """One GC step at log `index`: drop versions invisible to every reader at
         ts >= `watermark`, and delete the `reclaim` ranges.
 
         For each key, the newest version <= watermark is kept (unless it is a
-        deletion, which is dropped too) and every older one removed. At most
-        about `max_versions` versions (0: no bound) are examined from `start`
-        on; a key is never split between steps. Reclaim ranges go whole, as
-        range deletions (cheap whatever their size).
+        deletion, which is dropped too) and every older one removed. Which keys:
+        with `keys` None, a slice of the key space (a sweep): at most about
+        `max_versions` versions (0: no bound) are examined from `start` on, a
+        key is never split between steps, and the cursor moves on. Otherwise
+        exactly `keys` (GC by key), and the sweep cursor stays. Reclaim ranges
+        go whole, as range deletions (cheap whatever their size).
         The outcome depends only on the store and the arguments, so every
         replica removes the same versions.
         """
         with self._apply_lock:
             if index <= self._applied_index:
                 return GcOutcome(0, self.gc_cursor)
-            budget = max_versions if max_versions > 0 else 1 << 62
             batch = Batch()
-            examined = removed = 0
+            removed = 0
             reclaimed: list[bytes] = []
             for r in reclaim:
                 # A whole range goes in O(1): one range deletion, not key by key.
@@ -381,32 +443,38 @@ class MVCC:
                 marker = _bound(r.marker)
                 batch.delete_range(marker, marker[:-1] + b"\x01")
                 reclaimed.append(r.marker)
-            cursor = b""
-            body_seen = None
-            kept_visible = False
-            for raw_key, raw_value in self.engine.scan(start or _VERSION, b"\x02"):
-                body = raw_key[1:-10]
-                if body != body_seen:
-                    if examined >= budget:
-                        cursor = raw_key[:-8]  # the next key's first version
-                        break
-                    body_seen, kept_visible = body, False
-                examined += 1
-                if _ts_of(raw_key) > watermark:
-                    continue
-                if not kept_visible:
-                    kept_visible = True
-                    if raw_value[:1] == _PUT:
-                        continue
-                batch.delete(raw_key)
-                removed += 1
-            watermark = max(watermark, self._gc_watermark)
-            batch.put(_GC_WATERMARK, _pack_ts(watermark))
-            batch.put(_GC_CURSOR, cursor)
+            if keys is None:
+                if not start:  # a sweep begins: it visits whatever was forgotten
+                    self._dirty_complete = True
+                    self._sweep_floor = watermark
+                elif self._sweep_floor is not None:
+                    self._sweep_floor = min(self._sweep_floor, watermark)
+                pairs = self.engine.scan(start or _VERSION, b"\x02")
+                removed, cursor = _collect(pairs, watermark, max_versions, batch)
+                batch.put(_GC_CURSOR, cursor)
+            else:
+                cursor = self.gc_cursor
+                for key in keys:
+                    lo = _bound(key)
+                    versions = self.engine.scan(lo, lo[:-1] + b"\x01")
+                    removed += _collect(versions, watermark, 0, batch)[0]
+            new_watermark = max(watermark, self._gc_watermark)
+            batch.put(_GC_WATERMARK, _pack_ts(new_watermark))
             batch.put(_APPLIED_INDEX, _pack_ts(index))
             self.engine.write(batch)
             self._applied_index = index
-            self._gc_watermark = watermark
+            self._gc_watermark = new_watermark
+            dirty = self._dirty
+            if keys is not None:
+                for key in keys:
+                    if dirty.get(key, TS_MAX) <= watermark:
+                        del dirty[key]  # nothing older than its last write is left
+            elif not cursor and self._sweep_floor is not None:
+                # A whole sweep is done: keys last written below every one of its
+                # steps' watermarks need nothing more.
+                for key in self.dirty_keys(self._sweep_floor):
+                    del dirty[key]
+                self._sweep_floor = None
             return GcOutcome(removed, cursor, tuple(reclaimed))
 
     def count_versions(self, start: bytes = b"", end: bytes | None = None) -> int:
@@ -431,3 +499,34 @@ class MVCC:
         self._applied_index = _unpack_ts(raw)[0] if raw else 0
         self._gc_watermark = self._read_gc_watermark()
         self._latest_memo = (-1, {})
+        self._dirty.clear()
+        self._dirty_complete = False
+        self._sweep_floor = None
+
+
+def _collect(
+    pairs: Iterator[tuple[bytes, bytes]], watermark: int, budget: int, batch: Batch
+) -> tuple[int, bytes]:
+    """Queue in `batch` the deletion of the versions in `pairs` (physical order) that
+    no reader at ts >= `watermark` sees. With a `budget` (0: none), stop at the first
+    key after that many versions were examined and return it as the cursor.
+    Returns (versions removed, cursor or b"" when `pairs` ran out)."""
+    removed = examined = 0
+    body_seen = None
+    kept_visible = False
+    for raw_key, raw_value in pairs:
+        body = raw_key[1:-10]
+        if body != body_seen:
+            if budget and examined >= budget:
+                return removed, raw_key[:-8]  # the next key's first version
+            body_seen, kept_visible = body, False
+        examined += 1
+        if _ts_of(raw_key) > watermark:
+            continue
+        if not kept_visible:
+            kept_visible = True
+            if raw_value[:1] == _PUT:
+                continue
+        batch.delete(raw_key)
+        removed += 1
+    return removed, b""

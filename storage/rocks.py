@@ -13,7 +13,6 @@ import os
 import threading
 from collections.abc import Iterator
 
-import rocksdict
 from rocksdict import (
     BlockBasedIndexType,
     BlockBasedOptions,
@@ -28,8 +27,6 @@ from rocksdict import (
 )
 
 from .engine import Batch
-
-FlushOptions = rocksdict.FlushOptions  # type: ignore[attr-defined]  # missing from the stubs
 
 __all__ = ["RocksEngine"]
 
@@ -177,7 +174,7 @@ class RocksEngine:
         return total
 
     def flush(self) -> None:
-        self._db.flush(FlushOptions())
+        self._db.flush(True)
         self._db.flush_wal(True)
 
     def compact(self) -> None:

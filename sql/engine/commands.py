@@ -43,12 +43,14 @@ class TxnCommand:
 @dataclass(frozen=True, slots=True)
 class GCCommand:
     """One incremental GC step (storage/mvcc.py `MVCC.gc`): versions below `watermark`,
-    about `max_versions` of them from `start`, plus whole ranges to reclaim."""
+    of `keys` (GC by key) or, when that is None, about `max_versions` of them from
+    `start` (a sweep); plus whole ranges to reclaim."""
 
     watermark: int
     start: bytes = b""
     max_versions: int = 0
     reclaim: tuple[ReclaimRange, ...] = ()
+    keys: tuple[bytes, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,8 @@ def _to_pb(command: Command) -> pb.Command:
             if w.expect_ts is not None:
                 pw.check = True
                 pw.expect_ts = w.expect_ts
+            elif w.fresh:
+                pw.fresh = True
         for r in command.write_set.reads:
             txn.reads.add(
                 start=r.start, end=r.end or b"", unbounded=r.end is None, read_ts=r.read_ts
@@ -100,6 +104,9 @@ def _to_pb(command: Command) -> pb.Command:
         gc.max_versions = command.max_versions
         for r in command.reclaim:
             gc.reclaim.add(start=r.start, end=r.end or b"", marker=r.marker)
+        if command.keys is not None:
+            gc.by_key = True
+            gc.keys.extend(command.keys)
     elif isinstance(command, BatchCommand):
         batch = msg.batch
         batch.SetInParent()
@@ -117,6 +124,7 @@ def _from_pb(msg: pb.Command) -> Command:
                 w.key,
                 None if w.delete else w.value,
                 w.expect_ts if w.check else None,
+                w.fresh,
             )
             for w in msg.txn.writes
         )
@@ -127,7 +135,8 @@ def _from_pb(msg: pb.Command) -> Command:
     if kind == "gc":
         gc = msg.gc
         reclaim = tuple(ReclaimRange(r.start, r.end or None, r.marker) for r in gc.reclaim)
-        return GCCommand(gc.watermark, gc.start, gc.max_versions, reclaim)
+        keys = tuple(gc.keys) if gc.by_key else None
+        return GCCommand(gc.watermark, gc.start, gc.max_versions, reclaim, keys)
     if kind == "batch":
         parts = tuple(_from_pb(c) for c in msg.batch.commands)
         if not all(isinstance(c, TxnCommand) for c in parts):
@@ -166,6 +175,7 @@ def apply_command(mvcc: MVCC, command: Command, index: int, *, sync: bool = Fals
             start=command.start,
             max_versions=command.max_versions,
             reclaim=command.reclaim,
+            keys=command.keys,
         )
         return CommandResult(index)
     raise TypeError(f"not a command: {command!r}")  # pragma: no cover

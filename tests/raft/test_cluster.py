@@ -119,7 +119,11 @@ def test_leadership_loss_fails_in_flight_proposals_with_08007(cluster):
         with pytest.raises(TransactionResolutionUnknown) as info:
             in_flight.result(10)  # check quorum steps the isolated leader down
         assert info.value.sqlstate == "08007"
-        assert any(c.old is Role.LEADER and c.new is not Role.LEADER for c in changes)
+        # The Raft thread fails in-flight proposals first, then calls the listeners.
+        wait_until(
+            lambda: any(c.old is Role.LEADER and c.new is not Role.LEADER for c in changes),
+            message="the old leader reports stepping down",
+        )
         others = [m for m in cluster.up() if m is not old]
         new = cluster.wait_leader(others)
         index = new.node.propose(b"set won 1").result(5)

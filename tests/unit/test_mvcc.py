@@ -156,3 +156,93 @@ def test_scan_matches_a_model(batches):
         assert list(mvcc.scan(b"", None, ts, reverse=True)) == sorted(expected.items(), reverse=True)
         for k in (b"a", b"b", b"c", b"a\x00"):
             assert mvcc.get(k, ts) == expected.get(k)
+
+
+def test_gc_by_key_collects_only_the_named_keys_and_keeps_the_sweep_cursor(mvcc):
+    for ts in range(1, 4):
+        mvcc.apply(WriteSet((put(b"a", b"%d" % ts), put(b"b", b"%d" % ts))), ts)
+    mvcc.gc(3, 4, max_versions=2)  # a sweep that stops after a: the cursor is at b
+    cursor = mvcc.gc_cursor
+    assert cursor and mvcc.count_versions(b"a", b"b") == 1
+    mvcc.apply(WriteSet((put(b"a", b"4"), put(b"c", b"1", expect=0))), 5)
+    outcome = mvcc.gc(5, 6, keys=[b"a"])
+    assert outcome.removed == 1 and mvcc.gc_cursor == cursor
+    assert mvcc.count_versions(b"a", b"b") == 1
+    assert mvcc.count_versions(b"b", b"c") == 3  # not named: untouched
+    assert mvcc.get(b"a", 6) == b"4" and mvcc.get(b"b", 6) == b"3"
+
+
+def test_dirty_keys_name_what_may_hold_an_older_version(mvcc):
+    assert mvcc.dirty_complete  # an empty store: nothing can have been forgotten
+    mvcc.apply(WriteSet((put(b"new", b"1", expect=0), put(b"blind", b"1"))), 1)
+    mvcc.apply(WriteSet((put(b"new", b"2", expect=1),)), 2)
+    mvcc.apply(WriteSet((Write(b"gone", None, 0), put(b"x", b"1", expect=0))), 3)
+    mvcc.apply(WriteSet((Write(b"f", b"1", None, fresh=True),)), 4)
+    assert mvcc.dirty_keys() == [b"blind", b"gone", b"new"]  # an insert (expect 0) is not,
+    # nor a fresh write (unless it deletes: the tombstone is for GC to remove)
+    assert mvcc.dirty_keys(2) == [b"blind", b"new"]  # last written at or below 2
+    assert mvcc.dirty_keys(3, limit=1) == [b"blind"]
+    failed = mvcc.apply_many([WriteSet((put(b"x", b"2", expect=0),))], 5)
+    assert failed is not None and failed[0] is not None
+    assert b"x" not in mvcc.dirty_keys()  # a rejected write set leaves nothing
+    mvcc.gc(3, 6, keys=mvcc.dirty_keys(2))
+    assert mvcc.dirty_keys() == [b"gone"]  # collected below the watermark: forgotten
+    assert mvcc.count_versions() == 5  # blind, new, gone (a deletion at 3), x, f
+    mvcc.apply(WriteSet((Write(b"f", None, None, fresh=True),)), 7)
+    assert mvcc.dirty_keys() == [b"f", b"gone"]
+
+
+def test_dirty_keys_forgotten_on_overflow_and_reload_until_a_full_sweep(mvcc, monkeypatch):
+    from quorumdb.storage import mvcc as mvcc_module
+
+    monkeypatch.setattr(mvcc_module, "MAX_DIRTY_KEYS", 3)
+    mvcc.apply(WriteSet(tuple(put(b"k%d" % i, b"1") for i in range(4))), 1)
+    assert not mvcc.dirty_complete and mvcc.dirty_keys() == []
+    mvcc.gc(1, 2, max_versions=2)  # a sweep begins
+    assert mvcc.dirty_complete
+    mvcc.apply(WriteSet((put(b"k0", b"2"),)), 3)
+    mvcc.reload()
+    assert not mvcc.dirty_complete and mvcc.dirty_keys() == []
+    reopened = MVCC(mvcc.engine)  # a restart: the store has data, the memory is empty
+    assert not reopened.dirty_complete
+
+
+def test_a_finished_sweep_forgets_the_keys_it_collected(mvcc):
+    for ts in (1, 2):
+        mvcc.apply(WriteSet((put(b"a", b"%d" % ts), put(b"b", b"%d" % ts))), ts)
+    index, start = 3, b""
+    while True:
+        start = mvcc.gc(2, index, start=start, max_versions=1).next_start
+        index += 1
+        mvcc.apply(WriteSet((put(b"late", b"%d" % index),)), index)  # written during the sweep
+        index += 1
+        if not start:
+            break
+    assert mvcc.dirty_keys() == [b"late"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.tuples(st.sampled_from([b"a", b"b", b"c", b"a\x00"]), st.one_of(st.none(), st.binary(max_size=3))), min_size=1, max_size=4),
+        min_size=1,
+        max_size=8,
+    ),
+    st.integers(min_value=0, max_value=8),
+)
+def test_gc_of_every_dirty_key_equals_a_sweep(batches, watermark):
+    """Collecting by key what `dirty_keys` names removes exactly what a full sweep does."""
+    by_key, swept = MVCC(MemoryEngine()), MVCC(MemoryEngine())
+    for ts, batch in enumerate(batches, start=1):
+        writes = []
+        for k, v in dict(batch).items():
+            latest = by_key.latest_ts(k)
+            writes.append(Write(k, v, latest))  # expect 0 for a key never written
+        for store in (by_key, swept):
+            store.apply(WriteSet(tuple(writes)), ts)
+    index = len(batches) + 1
+    watermark = min(watermark, len(batches))
+    by_key.gc(watermark, index, keys=by_key.dirty_keys())
+    swept.gc(watermark, index)
+    versions = b"\x01", b"\x02"  # the physical version space, without the metadata
+    assert list(by_key.engine.scan(*versions)) == list(swept.engine.scan(*versions))
