@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 from collections.abc import Sequence
 
@@ -62,11 +63,23 @@ def serve(config: NodeConfig) -> int:
     # RocksDB and the SQL stack.
     from .server import Node, run_until_signalled
 
+    _tune_gc()
     if config.event_loop == "uvloop":
         import uvloop
 
         return uvloop.run(run_until_signalled(Node(config)))
     return asyncio.run(run_until_signalled(Node(config)))
+
+
+def _tune_gc() -> None:
+    """Make the cyclic garbage collector cheap for a server: everything loaded so far
+    lives as long as the process (freeze: never scanned again), and a young
+    collection runs every 20,000 net allocations instead of 700 (each statement
+    allocates hundreds of short-lived objects, almost none of them in cycles).
+    ABBA on the 3-node cluster, select-only c10 prepared: 10.8-11.7k tps against
+    7.6-10.9k with the defaults."""
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
 
 
 if __name__ == "__main__":

@@ -52,14 +52,16 @@ class ExtendedSession(Protocol):
 
     def describe_statement(self, name: str) -> Any: ...
 
-    async def bind(
+    def bind(
         self,
         portal_name: str,
         statement_name: str,
         param_formats: Sequence[int],
         values: Sequence[bytes | None],
         result_formats: Sequence[int],
-    ) -> Any: ...
+    ) -> tuple[tuple[Column, ...] | None, tuple[int, ...]]:
+        """Create the portal; returns what `describe_portal` would say of it."""
+        ...
 
     def describe_portal(self, name: str) -> tuple[tuple[Column, ...] | None, tuple[int, ...]]: ...
 
@@ -95,41 +97,32 @@ class ExtendedQueries:
     _encoder_cache: dict[tuple[int, tuple[int, ...]], Any]
     query: str
 
-    async def _extended(self, message: pgwire.FrontendMessage) -> None:
+    async def _extended(self, message: pgwire.ExtendedMessage) -> None:
         """Handle one extended-protocol message (not Sync: see `_sync`)."""
         session = self._session
+        kind = type(message)
         try:
-            if isinstance(message, pgwire.Parse):
+            if kind is pgwire.Execute:
+                await self._execute(message)  # type: ignore[arg-type]
+            elif kind is pgwire.Bind:
+                self._bind(message)  # type: ignore[arg-type]
+            elif kind is pgwire.Describe:
+                self._describe(message)  # type: ignore[arg-type]
+            elif kind is pgwire.Parse:
+                assert isinstance(message, pgwire.Parse)
                 await session.parse(message.statement, message.query, message.param_types)
                 self._send(pgwire.parse_complete())
-            elif isinstance(message, pgwire.Bind):
-                await session.bind(
-                    message.portal,
-                    message.statement,
-                    message.param_formats,
-                    message.params,
-                    message.result_formats,
-                )
-                columns, formats = session.describe_portal(message.portal)
-                if columns is not None:
-                    # Validate the formats now: a bad count or a type without a binary
-                    # format is Bind's error, as in PostgreSQL.
-                    self._row_encoder(columns, formats)
-                self._send(pgwire.bind_complete())
-            elif isinstance(message, pgwire.Describe):
-                self._describe(message)
-            elif isinstance(message, pgwire.Execute):
-                await self._execute(message)
-            elif isinstance(message, pgwire.Close):
+            elif kind is pgwire.Close:
+                assert isinstance(message, pgwire.Close)
                 if message.kind == "S":
                     session.close_statement(message.name)
                 else:
                     session.close_portal(message.name)
                 self._send(pgwire.close_complete())
-            elif isinstance(message, pgwire.Flush):
+            elif kind is pgwire.Flush:
                 await self._flush()
             else:  # pragma: no cover - the dispatcher only routes the types above
-                raise ProtocolViolation(f"unexpected message {type(message).__name__}")
+                raise ProtocolViolation(f"unexpected message {kind.__name__}")
         except ProtocolViolation:
             raise
         except QuorumError as exc:
@@ -138,6 +131,20 @@ class ExtendedQueries:
             if not self._cancelled_by_request():
                 raise
             await self._extended_failed(StatementCanceled())
+
+    def _bind(self, message: pgwire.Bind) -> None:
+        columns, formats = self._session.bind(
+            message.portal,
+            message.statement,
+            message.param_formats,
+            message.params,
+            message.result_formats,
+        )
+        if columns is not None:
+            # Validate the formats now: a bad count or a type without a binary
+            # format is Bind's error, as in PostgreSQL.
+            self._row_encoder(columns, formats)
+        self._send(pgwire.bind_complete())
 
     def _row_encoder(self, columns: tuple[Column, ...], chosen: tuple[int, ...]) -> Any:
         return self._encoded(columns, chosen)[1]
@@ -198,8 +205,7 @@ class ExtendedQueries:
             return
         columns = result.columns
         if columns is not None:
-            _, chosen = session.describe_portal(message.portal)
-            encoder = self._row_encoder(columns, chosen)
+            encoder = self._row_encoder(columns, step.portal.result_formats)
             await self._stream_rows(step.rows, encoder.encode, step.offload)
         else:
             for _ in step.rows:  # the statement may do its work while rows are consumed

@@ -99,7 +99,9 @@ class SqlSession(Protocol):
     after `result.rows` was consumed. If iterating `rows` raises, the error
     reaches the server, which then closes the `execute` generator; the session
     must already have marked its transaction failed by then. `close` rolls
-    back whatever is open and may be a coroutine function.
+    back whatever is open and may be a coroutine function. `parameter_status`
+    returns a new mapping when a value changes (the server compares identity
+    first, after every query).
     """
 
     @property
@@ -189,6 +191,12 @@ def offloaded(rows: object) -> bool:
     return bool(getattr(rows, "offload", False))
 
 
+_EXTENDED_MESSAGES = frozenset(
+    {pgwire.Parse, pgwire.Bind, pgwire.Describe, pgwire.Execute, pgwire.Close, pgwire.Flush}
+)
+_COPY_MESSAGES = frozenset({pgwire.CopyData, pgwire.CopyDone, pgwire.CopyFail})
+
+
 class _ClientGone(Exception):
     """The socket broke under us."""
 
@@ -221,7 +229,9 @@ class _Connection(StartupPhase, ExtendedQueries, CopyProtocol, PasswordAuthentic
         self._out_bytes = 0
         self._session: SqlSession | None = None
         self._announced: dict[str, str] = {}
+        self._reported: Mapping[str, str] | None = None  # the last `parameter_status()` seen
         self._skip_until_sync = False
+        self._extended_supported = False  # set when the session exists (`_serve`)
         self._encoder_cache: dict[tuple[int, tuple[int, ...]], Any] = {}
         self.key: BackendKey | None = None
         self.admitted = False
@@ -257,9 +267,14 @@ class _Connection(StartupPhase, ExtendedQueries, CopyProtocol, PasswordAuthentic
         data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
         self._out.clear()
         self._out_bytes = 0
+        writer = self._writer
         try:
-            self._writer.write(data)
-            await self._writer.drain()
+            writer.write(data)
+            transport = writer.transport
+            # drain() only waits while the transport holds unsent bytes (or is closing):
+            # skip its coroutine when the socket took everything at once.
+            if transport.get_write_buffer_size() or transport.is_closing():
+                await writer.drain()
         except (ConnectionError, OSError) as exc:
             raise _ClientGone(str(exc)) from exc
 
@@ -373,50 +388,53 @@ class _Connection(StartupPhase, ExtendedQueries, CopyProtocol, PasswordAuthentic
     # ---- query loop --------------------------------------------------------------
 
     async def _serve(self) -> None:
+        parser = self._parser
+        self._extended_supported = supports_extended(self._session)
         while True:
             if self._server.closing:
                 raise _ServerClosing
             if self.terminate_reason is not None:
                 raise _Terminated(self.terminate_reason)
             try:
-                message = await self._read_message()
+                # A pipelining client's Bind/Describe/Execute/Sync arrive in one read:
+                # the messages already buffered need no trip through `_read_message`.
+                message = parser.next_message()
+                if message is None:
+                    message = await self._read_message()
             except ProtocolViolation:
                 raise
             except QuorumError as exc:  # a well-framed message with bad text (22021)
                 await self._message_failed(exc)
                 continue
-            if message is None or isinstance(message, pgwire.Terminate):
+            kind = type(message)
+            if kind in _EXTENDED_MESSAGES:
+                if self._skip_until_sync:
+                    pass  # after an error in an extended-protocol exchange, discard until Sync
+                elif self._extended_supported:
+                    await self._extended(message)  # type: ignore[arg-type]
+                else:
+                    await self._extended_unsupported(message)  # type: ignore[arg-type]
+            elif kind is pgwire.Sync:
+                await self._sync()
+            elif message is None or kind is pgwire.Terminate:
                 return
-            await self._dispatch(message)
-
-    async def _dispatch(self, message: pgwire.FrontendMessage) -> None:
-        if isinstance(message, pgwire.Sync):
-            await self._sync()
-        elif self._skip_until_sync:
-            pass  # after an error in an extended-protocol exchange, discard until Sync
-        elif isinstance(message, pgwire.Query):
-            await self._simple_query(message.sql)
-        elif isinstance(message, pgwire.CopyData | pgwire.CopyDone | pgwire.CopyFail):
-            pass  # PostgreSQL ignores these outside COPY (a COPY that already failed)
-        elif isinstance(
-            message,
-            pgwire.Parse
-            | pgwire.Bind
-            | pgwire.Describe
-            | pgwire.Execute
-            | pgwire.Close
-            | pgwire.Flush,
-        ):
-            if supports_extended(self._session):
-                await self._extended(message)
-            elif isinstance(message, pgwire.Flush):
-                await self._flush()
+            elif self._skip_until_sync:
+                pass  # after an error in an extended-protocol exchange, discard until Sync
+            elif kind is pgwire.Query:
+                await self._simple_query(message.sql)  # type: ignore[union-attr]
+            elif kind in _COPY_MESSAGES:
+                pass  # PostgreSQL ignores these outside COPY (a COPY that already failed)
             else:
-                await self._extended_failed(
-                    FeatureNotSupported("this session does not support the extended query protocol")
-                )
+                raise ProtocolViolation(f"unexpected message {kind.__name__}")
+
+    async def _extended_unsupported(self, message: pgwire.ExtendedMessage) -> None:
+        """An extended-protocol message for a session that only runs simple queries."""
+        if isinstance(message, pgwire.Flush):
+            await self._flush()
         else:
-            raise ProtocolViolation(f"unexpected message {type(message).__name__}")
+            await self._extended_failed(
+                FeatureNotSupported("this session does not support the extended query protocol")
+            )
 
     async def _message_failed(self, error: QuorumError) -> None:
         self._send(pgwire.error_response_for(error))
@@ -427,11 +445,13 @@ class _Connection(StartupPhase, ExtendedQueries, CopyProtocol, PasswordAuthentic
         session = self._session
         assert session is not None
         current = session.parameter_status()
-        if current != self._announced:
+        # The session hands out the same mapping while no setting changed.
+        if current is not self._reported and current != self._announced:
             for name, value in current.items():
                 if self._announced.get(name) != value:
                     self._send(pgwire.parameter_status(name, value))
             self._announced = dict(current)
+        self._reported = current
         self._send(pgwire.ready_for_query(session.transaction_status))
 
     async def _simple_query(self, sql: str) -> None:

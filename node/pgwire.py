@@ -49,6 +49,7 @@ __all__ = [
     "MAX_MESSAGE_BYTES",
     "SSL_REFUSED",
     "FrontendMessage",
+    "ExtendedMessage",
     "StartupMessage",
     "SSLRequest",
     "GSSENCRequest",
@@ -121,9 +122,7 @@ _i32 = struct.Struct("!i")
 _pack_i32 = _i32.pack
 _unpack_i32 = _i32.unpack_from
 _unpack_i16 = _i16.unpack_from
-_frame_head = struct.Struct("!ci")  # type byte, length
-_pack_head = _frame_head.pack
-_unpack_head = _frame_head.unpack_from
+_unpack_head = struct.Struct("!Bi").unpack_from  # type byte (as an int), length
 
 
 # ---- frontend messages ---------------------------------------------------------
@@ -260,6 +259,9 @@ FrontendMessage = (
     | PasswordMessage
 )
 
+ExtendedMessage = Parse | Bind | Describe | Execute | Close | Flush
+"""The messages of the extended query protocol other than Sync."""
+
 _TERMINATE = Terminate()
 _SYNC = Sync()
 _FLUSH = Flush()
@@ -305,6 +307,17 @@ class _Cursor:
         (value,) = _unpack_i16(self.data, self.pos)
         self.pos += 2
         return int(value)
+
+    def int16s(self) -> tuple[int, ...]:
+        """A count (int16), then that many int16 values; a negative count means none."""
+        n = self.int16()
+        if n <= 0:
+            return ()
+        start, end = self.pos, self.pos + 2 * n
+        if end > len(self.data):
+            raise self._short()
+        self.pos = end
+        return struct.unpack_from(f"!{n}h", self.data, start)
 
     def int32(self) -> int:
         if self.pos + 4 > len(self.data):
@@ -359,27 +372,35 @@ def _decode_bind(body: bytes) -> Bind:
     cur = _Cursor(body, "Bind")
     portal = cur.cstring()
     statement = cur.cstring()
-    param_formats = tuple(cur.int16() for _ in range(max(cur.int16(), 0)))
+    param_formats = cur.int16s()
     params: list[bytes | None] = []
-    for _ in range(max(cur.int16(), 0)):
+    for _ in range(cur.int16()):
         size = cur.int32()
         params.append(None if size == -1 else cur.take(size))
-    result_formats = tuple(cur.int16() for _ in range(max(cur.int16(), 0)))
+    result_formats = cur.int16s()
     cur.end()
     return Bind(portal, statement, param_formats, tuple(params), result_formats)
 
 
 def _decode_describe(body: bytes) -> Describe:
-    cur = _Cursor(body, "Describe")
-    kind = cur.byte()
-    name = cur.cstring()
-    cur.end()
+    # A well-formed body (subtype, then one string) is read in one step; anything
+    # else goes through the cursor, which reports what is wrong with it.
+    if len(body) >= 2 and body.find(b"\0", 1) == len(body) - 1:
+        kind, name = chr(body[0]), _text(body[1:-1])
+    else:
+        cur = _Cursor(body, "Describe")
+        kind = cur.byte()
+        name = cur.cstring()
+        cur.end()
     if kind not in ("S", "P"):
         raise ProtocolViolation(f"invalid DESCRIBE message subtype {ord(kind)}")
     return Describe(kind, name)
 
 
 def _decode_execute(body: bytes) -> Execute:
+    end = body.find(b"\0")
+    if end >= 0 and end == len(body) - 5:  # well-formed: the portal name, then the limit
+        return Execute(_text(body[:end]), _unpack_i32(body, end + 1)[0])
     cur = _Cursor(body, "Execute")
     portal = cur.cstring()
     max_rows = cur.int32()
@@ -476,21 +497,30 @@ class FrontendParser:
     None when more bytes are needed. Raises `ProtocolViolation` on a framing
     error (the connection must then be closed) and `QuorumError` 22021 on text
     that is not UTF-8 (the message is consumed; the connection may go on).
+
+    The buffer is the `bytes` just fed while nothing else is pending (the
+    usual case: whole messages per read, sliced without copying the rest),
+    and a `bytearray` that grows in place while a message arrives in pieces.
     """
 
     __slots__ = ("_buf", "_pos", "startup_phase", "max_message_bytes")
 
     def __init__(self, *, max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
-        self._buf = bytearray()
+        self._buf: bytes | bytearray = b""
         self._pos = 0
         self.startup_phase = True
         self.max_message_bytes = max_message_bytes
 
     def feed(self, data: bytes) -> None:
-        if self._pos:
-            del self._buf[: self._pos]
-            self._pos = 0
-        self._buf += data
+        buf, pos = self._buf, self._pos
+        if pos == len(buf):
+            self._buf = data
+        elif isinstance(buf, bytearray):
+            del buf[:pos]
+            buf += data
+        else:
+            self._buf = bytearray(buf[pos:]) + data
+        self._pos = 0
 
     @property
     def buffered(self) -> int:
@@ -500,7 +530,7 @@ class FrontendParser:
     def take_buffered(self) -> bytes:
         """Remove and return the bytes received but not parsed yet (handing the stream on)."""
         data = bytes(self._buf[self._pos :])
-        self._buf = bytearray()
+        self._buf = b""
         self._pos = 0
         return data
 
@@ -508,22 +538,21 @@ class FrontendParser:
         if self.startup_phase:
             return self._next_startup()
         buf, pos = self._buf, self._pos
-        available = len(buf) - pos
-        if available < 5:
+        if len(buf) - pos < 5:
             return None
-        type_byte, length = _unpack_head(buf, pos)
-        entry = _DECODERS.get(type_byte[0])
+        type_code, length = _unpack_head(buf, pos)
+        entry = _DECODERS.get(type_code)
         if entry is None:
-            raise ProtocolViolation(f"invalid frontend message type {type_byte[0]}")
+            raise ProtocolViolation(f"invalid frontend message type {type_code}")
         decode, limit = entry
-        if length < 4 or length > min(limit, self.max_message_bytes):
+        if length < 4 or length > limit or length > self.max_message_bytes:
             raise ProtocolViolation(
-                f"invalid message length {length} for message type {type_byte.decode('latin-1')!r}"
+                f"invalid message length {length} for message type {chr(type_code)!r}"
             )
         end = pos + 1 + length
         if len(buf) < end:
             return None
-        body = bytes(buf[pos + 5 : end])
+        body = bytes(buf[pos + 5 : end])  # one copy: bytes() of a bytes slice is the slice
         self._consume(end)
         return decode(body)
 
@@ -546,7 +575,7 @@ class FrontendParser:
 
     def _consume(self, end: int) -> None:
         if end == len(self._buf):
-            self._buf.clear()
+            self._buf = b""
             self._pos = 0
         else:
             self._pos = end

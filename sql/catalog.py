@@ -150,15 +150,21 @@ class Catalog:
         self._paths: dict[tuple[str, ...], Catalog] = {}
 
     def with_search_path(self, search_path: tuple[str, ...]) -> Catalog:
-        """This catalog state seen through another search path (cached)."""
+        """This catalog state seen through another search path (cached, by the path
+        as given and by the schemas of it that exist)."""
+        found = self._paths.get(search_path)
+        if found is not None:
+            return found
         effective = tuple(s for s in search_path if s in self.schemas)
         if effective == self.search_path:
-            return self
-        found = self._paths.get(effective)
-        if found is None:
-            found = Catalog(self.state, self.schemas, self.relations, effective)
-            found._paths = self._paths
-            self._paths[effective] = found
+            found = self
+        else:
+            found = self._paths.get(effective)
+            if found is None:
+                found = Catalog(self.state, self.schemas, self.relations, effective)
+                found._paths = self._paths
+                self._paths[effective] = found
+        self._paths[search_path] = found
         return found
 
     # ---- lookups -----------------------------------------------------------------

@@ -138,19 +138,20 @@ class PortalStep:
     """One Execute: `rows` (at most the row limit) to stream, then `tag()` or suspension.
 
     `result` is the statement's result (its `empty` flag, notices, and for COPY
-    the copy state); read `suspended` and `tag()` only after `rows` is consumed."""
+    the copy state); read `suspended`, `count` and `tag()` only after `rows` is
+    consumed."""
 
     result: StatementResult
     rows: Iterator[Row]
     portal: Portal
     counted: bool  # the tag is "VERB n" with n this step's rows (SELECT, FETCH)
+    fetched_before: int  # the portal's position when this step began
     offload: bool = False  # pull the rows on a worker thread (OffloadedRows)
-    count: int = 0
 
-    def counting(self, rows: Iterator[Row]) -> Iterator[Row]:
-        for row in rows:
-            self.count += 1
-            yield row
+    @property
+    def count(self) -> int:
+        """The rows this step handed out."""
+        return self.portal.fetched - self.fetched_before
 
     @property
     def suspended(self) -> bool:
@@ -360,14 +361,15 @@ class ClientSession(Session):
             raise QuorumError(f'prepared statement "{name}" does not exist', sqlstate="26000")
         return prepared
 
-    async def bind(
+    def bind(
         self,
         portal_name: str,
         statement_name: str,
         param_formats: Sequence[int],
         values: Sequence[bytes | None],
         result_formats: Sequence[int],
-    ) -> Portal:
+    ) -> tuple[tuple[Column, ...] | None, tuple[int, ...]]:
+        """Bind: create the portal; returns its description (as `describe_portal`)."""
         try:
             prepared = self._statement_named(statement_name)
             self._check_not_failed(prepared.statement)
@@ -382,7 +384,7 @@ class ClientSession(Session):
                 portal_name, prepared, params, tuple(result_formats), self._transaction()
             )
             self.portals[portal_name] = portal
-            return portal
+            return self._result_columns(prepared), portal.result_formats
         except BaseException as exc:
             raise self._fail(exc) from None
 
@@ -403,32 +405,31 @@ class ClientSession(Session):
 
     async def execute_portal(self, name: str, max_rows: int) -> PortalStep:
         """Run (or continue) a portal; the caller streams `step.rows` then reads the tag."""
-        return await self._guarded(self._execute_portal(name, max_rows))
-
-    async def _execute_portal(self, name: str, max_rows: int) -> PortalStep:
-        portal = self._live_portal(name)
-        prepared = portal.statement
-        if portal.result is None:
-            self._check_not_failed(prepared.statement)
-            if prepared.statement is None:
-                portal.result = StatementResult("", empty=True)
-                portal.rows = iter(())
-            else:
-                result = await self._run_bound(prepared, portal.params)
-                portal.result = result
-                portal.offload = isinstance(result.rows, OffloadedRows)
-                portal.rows = iter(result.rows)
+        try:
+            portal = self._live_portal(name)
+            prepared = portal.statement
+            if portal.result is None:
+                self._check_not_failed(prepared.statement)
+                if prepared.statement is None:
+                    portal.result = StatementResult("", empty=True)
+                    portal.rows = iter(())
+                else:
+                    result = await self._run_bound(prepared, portal.params)
+                    portal.result = result
+                    portal.offload = isinstance(result.rows, OffloadedRows)
+                    portal.rows = iter(result.rows)
+        except BaseException as exc:
+            raise self._fail(exc) from None
         result = portal.result
         counted = result.columns is not None and result.tag.split(" ", 1)[0] in ("SELECT", "FETCH")
-        step = PortalStep(
+        return PortalStep(
             result,
             portal.take(max_rows if max_rows > 0 else 0),
             portal,
             counted,
+            portal.fetched,
             offload=portal.offload,
         )
-        step.rows = step.counting(step.rows)
-        return step
 
     async def _run_bound(
         self, prepared: PreparedStatement, params: tuple[object, ...]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import cmp_to_key
 from operator import itemgetter
 from typing import Any
@@ -83,6 +83,7 @@ __all__ = ["Executable", "compile_plan", "RowCompiler", "sort_key"]
 Row = tuple[Any, ...]
 RowSource = Callable[[ExecContext], Iterator[Row]]
 KeyedSource = Callable[[ExecContext], Iterator[tuple[bytes, Row]]]
+PairSource = Callable[[ExecContext], Iterable[tuple[bytes, bytes]]]  # stored (key, value)
 _EMPTY: Row = ()
 
 
@@ -164,16 +165,10 @@ class RowCompiler:
 
     def keyed(self, node: PlanNode) -> KeyedSource:
         """A scan that yields (key, row): the input of UPDATE and DELETE."""
-        if isinstance(node, SeqScan):
-            source = _seq_scan(node)
-        elif isinstance(node, KeyLookup):
-            source = _key_lookup(node)
-        elif isinstance(node, KeyRange):
-            source = _key_range(node)
-        elif isinstance(node, IndexScan):
-            source = _index_scan(node)
-        else:
+        pairs = _SCAN_PAIRS.get(type(node))
+        if pairs is None:
             raise TypeError(f"{type(node).__name__} is not a table scan")
+        source = _filtered(pairs(node), node.filter, node.emit_key)  # type: ignore[attr-defined]
         if self.instrument:
             counted = _instrumented(node, lambda ctx: source(ctx))  # type: ignore[arg-type,return-value]
             return counted  # type: ignore[return-value]
@@ -223,11 +218,9 @@ def _drop_keys(keyed: KeyedSource) -> RowSource:
     return rows
 
 
-def _filtered(
-    pairs: Callable[[ExecContext], Iterator[tuple[bytes, bytes]]],
-    filter: BoundExpr | None,
-    emit_key: bool = False,
-) -> KeyedSource:
+def _filtered(pairs: PairSource, filter: BoundExpr | None, emit_key: bool = False) -> KeyedSource:
+    """(key, row) for each stored pair that passes `filter`; with `emit_key` the key is
+    also the row's last column (UPDATE and DELETE find the row by it)."""
     if emit_key:
         predicate = compile_predicate(filter) if filter is not None else None
 
@@ -256,17 +249,42 @@ def _filtered(
     return matching_rows
 
 
-def _seq_scan(node: SeqScan) -> KeyedSource:
+def _scan_rows(node: SeqScan | KeyLookup | KeyRange | IndexScan) -> RowSource:
+    """A table scan as a plain row source: `_filtered` without the keys, built directly
+    so that a row passes one generator less (a point SELECT's whole pipeline is a few
+    generators deep, each a measurable share of it)."""
+    pairs = _SCAN_PAIRS[type(node)](node)
+    if node.emit_key:
+        return _drop_keys(_filtered(pairs, node.filter, True))
+    if node.filter is None:
+
+        def all_rows(ctx: ExecContext) -> Iterator[Row]:
+            for _, value in pairs(ctx):
+                yield decode_row(value)
+
+        return all_rows
+    predicate = compile_predicate(node.filter)
+
+    def matching_rows(ctx: ExecContext) -> Iterator[Row]:
+        for _, value in pairs(ctx):
+            row = decode_row(value)
+            if predicate(row, ctx):
+                yield row
+
+    return matching_rows
+
+
+def _seq_scan(node: SeqScan) -> PairSource:
     start, end = node.table.key_range
     reverse = node.reverse
 
     def pairs(ctx: ExecContext) -> Iterator[tuple[bytes, bytes]]:
         return ctx.txn.scan(start, end, reverse=reverse)  # type: ignore[no-any-return]
 
-    return _filtered(pairs, node.filter, node.emit_key)
+    return pairs
 
 
-def _key_lookup(node: KeyLookup) -> KeyedSource:
+def _key_lookup(node: KeyLookup) -> PairSource:
     prefix = node.table.prefix
     key_fns = [[compile_expr(e) for e in key] for key in node.keys]
     reverse = node.reverse
@@ -275,16 +293,17 @@ def _key_lookup(node: KeyLookup) -> KeyedSource:
         (only,) = key_fns[0]
         encode_one = keycode.encode_one
 
-        def one_pair(ctx: ExecContext) -> Iterator[tuple[bytes, bytes]]:
+        def one_pair(ctx: ExecContext) -> Iterable[tuple[bytes, bytes]]:
+            # A tuple, not a generator: its caller is a generator already, so the
+            # read still happens when the first row is asked for.
             value = only(_EMPTY, ctx)
             if value is None:
-                return
+                return ()
             key = prefix + encode_one(value)
             raw = ctx.txn.get(key)
-            if raw is not None:
-                yield key, raw
+            return () if raw is None else ((key, raw),)
 
-        return _filtered(one_pair, node.filter, node.emit_key)
+        return one_pair
 
     def pairs(ctx: ExecContext) -> Iterator[tuple[bytes, bytes]]:
         wanted = set()
@@ -298,7 +317,7 @@ def _key_lookup(node: KeyLookup) -> KeyedSource:
             if value is not None:
                 yield key, value
 
-    return _filtered(pairs, node.filter, node.emit_key)
+    return pairs
 
 
 def _bounds(
@@ -338,7 +357,7 @@ def _bounds(
     return start, end
 
 
-def _key_range(node: KeyRange) -> KeyedSource:
+def _key_range(node: KeyRange) -> PairSource:
     table_prefix = node.table.prefix
     prefix_fns = [compile_expr(e) for e in node.prefix]
     lower = compile_expr(node.lower) if node.lower is not None else None
@@ -358,10 +377,10 @@ def _key_range(node: KeyRange) -> KeyedSource:
             return iter(())
         return ctx.txn.scan(bounds[0], bounds[1], reverse=reverse)  # type: ignore[no-any-return]
 
-    return _filtered(pairs, node.filter, node.emit_key)
+    return pairs
 
 
-def _index_scan(node: IndexScan) -> KeyedSource:
+def _index_scan(node: IndexScan) -> PairSource:
     table_prefix = node.table.prefix
     probes = [[compile_expr(e) for e in prefix] for prefix in node.prefixes]
     lower = compile_expr(node.lower) if node.lower is not None else None
@@ -397,7 +416,16 @@ def _index_scan(node: IndexScan) -> KeyedSource:
                 if raw is not None:
                     yield key, raw
 
-    return _filtered(pairs, node.filter, node.emit_key)
+    return pairs
+
+
+# The stored (key, value) pairs each kind of table scan reads.
+_SCAN_PAIRS: dict[type, Callable[[Any], PairSource]] = {
+    SeqScan: _seq_scan,
+    KeyLookup: _key_lookup,
+    KeyRange: _key_range,
+    IndexScan: _index_scan,
+}
 
 
 # ---- other sources -----------------------------------------------------------------------
@@ -901,15 +929,11 @@ def _hash_join(c: RowCompiler, node: HashJoin) -> RowSource:
     return hash_join(node, c.rows(node.left), c.rows(node.right))
 
 
-def _scan_rows(make: Callable[[Any], KeyedSource]) -> Callable[[RowCompiler, Any], RowSource]:
-    return lambda c, n: _drop_keys(make(n))
-
-
 _ROW_BUILDERS: dict[type, Callable[[RowCompiler, Any], RowSource]] = {
-    SeqScan: _scan_rows(_seq_scan),
-    KeyLookup: _scan_rows(_key_lookup),
-    KeyRange: _scan_rows(_key_range),
-    IndexScan: _scan_rows(_index_scan),
+    SeqScan: lambda c, n: _scan_rows(n),
+    KeyLookup: lambda c, n: _scan_rows(n),
+    KeyRange: lambda c, n: _scan_rows(n),
+    IndexScan: lambda c, n: _scan_rows(n),
     FunctionScan: _function_scan,
     Result: _result,
     ValuesScan: _values,

@@ -477,11 +477,15 @@ class Session(ControlStatements):
         return ()
 
     def _columns(self, exe: Executable) -> tuple[Column, ...]:
-        digits = int(self.settings.get("extra_float_digits"))
+        settings = self.settings
+        digits, session_zone = settings.memo(
+            "output",
+            lambda: (int(settings.get("extra_float_digits")), settings.get("TimeZone")),
+        )
         zoned = exe.columns.get("zoned")  # does the text of a column depend on TimeZone?
         if zoned is None:
             zoned = exe.columns["zoned"] = any(T.depends_on_zone(c.type) for c in exe.plan.columns or ())
-        zone = self.settings.get("TimeZone") if zoned else None
+        zone = session_zone if zoned else None
         cached = exe.columns.get((digits, zone))
         if cached is None:
             assert exe.plan.columns is not None
@@ -506,7 +510,10 @@ class Session(ControlStatements):
         if txn is None or self._in_block:
             return
         self._txn = None
-        await txn.commit()
+        if txn.has_writes:
+            await txn.commit()
+        else:
+            txn.commit_read_only()
 
     def _fail(self, exc: BaseException) -> BaseException:
         """Handle an error (the failed statement is already undone) and return it to raise.
