@@ -397,6 +397,10 @@ class MVCC:
     def dirty_keys(self, below: int | None = None, limit: int = 0) -> list[bytes]:
         """Keys whose older versions GC may remove, in key order: those last written
         at or below `below` (None: all of them), at most `limit` (0: no bound)."""
+        with self._apply_lock:  # the apply thread changes the dict meanwhile
+            return self._dirty_keys(below, limit)
+
+    def _dirty_keys(self, below: int | None, limit: int) -> list[bytes]:
         out: list[bytes] = []
         for key, ts in self._dirty.items():
             if below is not None and ts > below:
@@ -472,7 +476,7 @@ class MVCC:
             elif not cursor and self._sweep_floor is not None:
                 # A whole sweep is done: keys last written below every one of its
                 # steps' watermarks need nothing more.
-                for key in self.dirty_keys(self._sweep_floor):
+                for key in self._dirty_keys(self._sweep_floor, 0):
                     del dirty[key]
                 self._sweep_floor = None
             return GcOutcome(removed, cursor, tuple(reclaimed))
@@ -499,9 +503,10 @@ class MVCC:
         self._applied_index = _unpack_ts(raw)[0] if raw else 0
         self._gc_watermark = self._read_gc_watermark()
         self._latest_memo = (-1, {})
-        self._dirty.clear()
-        self._dirty_complete = False
-        self._sweep_floor = None
+        with self._apply_lock:
+            self._dirty.clear()
+            self._dirty_complete = False
+            self._sweep_floor = None
 
 
 def _collect(
