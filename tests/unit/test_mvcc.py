@@ -130,14 +130,16 @@ def test_gc_reclaims_a_range_and_its_marker_at_once(mvcc):
     assert mvcc.latest_ts(b"marker") == 0
 
 
-@settings(max_examples=40, deadline=None)
-@given(
-    st.lists(
-        st.lists(st.tuples(st.sampled_from([b"a", b"b", b"c", b"a\x00"]), st.one_of(st.none(), st.binary(max_size=3))), min_size=1, max_size=4),
-        min_size=1,
-        max_size=8,
-    )
+# Batches of writes (None: delete) to a few keys, one batch per timestamp.
+BATCHES = st.lists(
+    st.lists(st.tuples(st.sampled_from([b"a", b"b", b"c", b"a\x00"]), st.one_of(st.none(), st.binary(max_size=3))), min_size=1, max_size=4),
+    min_size=1,
+    max_size=8,
 )
+
+
+@settings(max_examples=40, deadline=None)
+@given(BATCHES)
 def test_scan_matches_a_model(batches):
     mvcc = MVCC(MemoryEngine())
     model: dict[int, dict[bytes, bytes]] = {0: {}}
@@ -222,14 +224,7 @@ def test_a_finished_sweep_forgets_the_keys_it_collected(mvcc):
 
 
 @settings(max_examples=40, deadline=None)
-@given(
-    st.lists(
-        st.lists(st.tuples(st.sampled_from([b"a", b"b", b"c", b"a\x00"]), st.one_of(st.none(), st.binary(max_size=3))), min_size=1, max_size=4),
-        min_size=1,
-        max_size=8,
-    ),
-    st.integers(min_value=0, max_value=8),
-)
+@given(BATCHES, st.integers(min_value=0, max_value=8))
 def test_gc_of_every_dirty_key_equals_a_sweep(batches, watermark):
     """Collecting by key what `dirty_keys` names removes exactly what a full sweep does."""
     by_key, swept = MVCC(MemoryEngine()), MVCC(MemoryEngine())

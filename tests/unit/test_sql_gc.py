@@ -24,12 +24,16 @@ def collect(gc: GarbageCollector) -> int:
     return asyncio.run(gc.run_until_done())
 
 
-def table_versions(db: Database, name: str) -> int:
+def key_range(db: Database, name: str) -> tuple[bytes, bytes]:
     txn = Transaction(db.engine, 0)
     txn.begin_statement()
-    start, end = db.catalogs.current(txn).table(name).key_range
+    found = db.catalogs.current(txn).table(name).key_range
     txn.rollback()
-    return db.engine.mvcc.count_versions(start, end)
+    return found  # type: ignore[no-any-return]
+
+
+def table_versions(db: Database, name: str) -> int:
+    return db.engine.mvcc.count_versions(*key_range(db, name))
 
 
 DATA = keycode.encode((keys.TABLE_DATA,))  # rows and index entries: up to the counters
@@ -145,10 +149,7 @@ def test_inserted_rows_leave_gc_nothing_to_look_at() -> None:
     run(s, "CREATE TABLE keyed (id int PRIMARY KEY, n int); CREATE TABLE heap (n int)")
     run(s, "INSERT INTO keyed SELECT g, g FROM generate_series(1, 200) g")
     run(s, "INSERT INTO heap SELECT g FROM generate_series(1, 200) g")
-    txn = Transaction(db.engine, 0)
-    txn.begin_statement()
-    ranges = [db.catalogs.current(txn).table(name).key_range for name in ("keyed", "heap")]
-    txn.rollback()
+    ranges = [key_range(db, name) for name in ("keyed", "heap")]
 
     def in_tables() -> list[bytes]:
         return [k for k in mvcc.dirty_keys() if any(lo <= k < hi for lo, hi in ranges)]
