@@ -263,9 +263,10 @@ class _StateCollector(Collector):
         )
         store = source.store
         if store is not None:
+            mvcc = store.mvcc
             try:
                 size = store.size_bytes()
-                applied = store.mvcc.applied_index
+                applied = mvcc.applied_index
             except Exception:  # noqa: BLE001 - closed under us during shutdown
                 size, applied = 0, 0
             yield GaugeMetricFamily(
@@ -277,6 +278,18 @@ class _StateCollector(Collector):
                 "quorumdb_store_applied_index",
                 "Index of the last entry in this replica's MVCC store (its newest read timestamp).",
                 value=applied,
+            )
+            yield GaugeMetricFamily(
+                "quorumdb_gc_watermark",
+                "MVCC garbage collection has removed the versions no reader at or above this "
+                "index can see.",
+                value=mvcc.gc_watermark,
+            )
+            yield GaugeMetricFamily(
+                "quorumdb_gc_pending_keys",
+                "Keys written since garbage collection last looked at them (it collects them "
+                "once no snapshot can see their older versions).",
+                value=mvcc.dirty_count,
             )
         journal = source.journal_dir()
         if journal is not None:

@@ -183,7 +183,7 @@ class GarbageCollector:
 
     async def run_until_done(self, max_steps: int = 10_000) -> int:
         """Sweep the whole key space once and reclaim what can be: everything that
-        is collectable now goes (tests, VACUUM). Returns the number of steps."""
+        is collectable now goes (tests). Returns the number of steps."""
         steps = 0
         self._sweep_requested = True
         while steps < max_steps:

@@ -304,6 +304,7 @@ class MVCC:
             suffix = _inv(index)
             written: set[bytes] = set()
             outcomes: list[SerializationFailure | None] = []
+            dirty = self._dirty
             for write_set in write_sets:
                 try:
                     self._check_after(write_set, written)
@@ -311,38 +312,23 @@ class MVCC:
                     outcomes.append(exc)
                     continue
                 for write in write_set.writes:
-                    raw_key = _bound(write.key) + suffix
-                    batch.put(raw_key, _TOMBSTONE if write.value is None else _PUT + write.value)
-                    written.add(write.key)
+                    key, value = write.key, write.value
+                    batch.put(_bound(key) + suffix, _TOMBSTONE if value is None else _PUT + value)
+                    written.add(key)
+                    # GC by key: remember what may now shadow an older version. A write
+                    # that expected version 0 found none (validation held) and a fresh one
+                    # has none by construction; only their deletions leave a tombstone.
+                    if value is None or not (write.expect_ts == 0 or write.fresh):
+                        dirty.pop(key, None)  # re-inserted: the dict stays in commit order
+                        dirty[key] = index
                 outcomes.append(None)
+            if len(dirty) > MAX_DIRTY_KEYS:
+                dirty.clear()
+                self._dirty_complete = False
             batch.put(_APPLIED_INDEX, _pack_ts(index))
             self.engine.write(batch, sync=sync)
             self._applied_index = index
-            self._remember_dirty(write_sets, outcomes, index)
             return outcomes
-
-    def _remember_dirty(
-        self,
-        write_sets: Sequence[WriteSet],
-        outcomes: list[SerializationFailure | None],
-        index: int,
-    ) -> None:
-        """Note the keys the accepted write sets may have shadowed an older version of.
-        A write that expected version 0 found none (validation held), and a fresh
-        one has none by construction, so neither leaves anything to collect unless
-        it is a deletion: bulk inserts add nothing here."""
-        dirty = self._dirty
-        for write_set, failure in zip(write_sets, outcomes, strict=True):
-            if failure is not None:
-                continue
-            for write in write_set.writes:
-                if write.value is not None and (write.expect_ts == 0 or write.fresh):
-                    continue
-                dirty.pop(write.key, None)  # re-insert: the dict stays in commit order
-                dirty[write.key] = index
-        if len(dirty) > MAX_DIRTY_KEYS:
-            dirty.clear()
-            self._dirty_complete = False
 
     def _check_after(self, write_set: WriteSet, written: set[bytes]) -> None:
         """`check`, counting `written` (keys written earlier in the same entry) as changed."""
@@ -387,6 +373,11 @@ class MVCC:
     def gc_cursor(self) -> bytes:
         """Where the next incremental `gc` step resumes (b"": the beginning)."""
         return self.engine.get(_GC_CURSOR) or b""
+
+    @property
+    def dirty_count(self) -> int:
+        """How many keys wait for GC by key (`dirty_keys`)."""
+        return len(self._dirty)
 
     @property
     def dirty_complete(self) -> bool:

@@ -155,3 +155,30 @@ def test_errors_are_grpc_status_codes_with_the_sqlstate(ops_cluster: ProcessClus
         with pytest.raises(grpc.RpcError) as bad_member:
             stub.RemoveMember(node_pb2.RemoveMemberRequest(member="n42"), timeout=10)
         assert bad_member.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_gc_collects_what_clients_updated_on_every_replica(own_cluster: ProcessCluster) -> None:
+    """GC by key, through a driver: rows updated by a client are collected on every
+    replica once no snapshot can see their old versions (the leader keeps them for
+    followers' stale reads a few seconds), and the memory of them empties."""
+    leader = own_cluster.wait_leader()
+    with own_cluster.connect(leader) as conn:
+        conn.execute("CREATE TABLE churn (id INT PRIMARY KEY, n INT)")
+        conn.execute("INSERT INTO churn SELECT g, 0 FROM generate_series(1, 50) g")
+        for _ in range(5):
+            conn.execute("UPDATE churn SET n = n + 1 WHERE id <= 20")
+    written = value(scrape(own_cluster.nodes[leader].http_port), "quorumdb_store_applied_index")
+    assert value(scrape(own_cluster.nodes[leader].http_port), "quorumdb_gc_pending_keys") >= 20
+
+    def collected(port: int) -> bool:
+        samples = scrape(port)
+        return (
+            value(samples, "quorumdb_gc_watermark") >= written
+            and value(samples, "quorumdb_gc_pending_keys") == 0
+        )
+
+    for node in own_cluster.nodes:
+        wait_until(lambda port=node.http_port: collected(port), timeout=60,
+                   message=f"n{node.index} to collect the updated rows")  # fmt: skip
+    with own_cluster.connect(leader) as conn:
+        assert conn.execute("SELECT sum(n), count(*) FROM churn").fetchone() == (100, 50)
