@@ -10,8 +10,14 @@ done by restarting the statement rather than re-checking one row).
 
 Invariants:
 
-* Locks are only ever held by live transactions and released all at once,
-  when the transaction ends (after its commit is applied): `release_all`.
+* Locks are only ever held by live transactions and released when the
+  transaction ends (`release_all`, after its commit is applied), except
+  early lock release: once a commit is decided and queued for Raft,
+  `hand_over` gives its locks on the keys it wrote to the next waiters and
+  records the written values as *pending* until `settle` reports the
+  commit's outcome (sql/txn.py says who may read them and how a reader's
+  commit then depends on it). Locks on keys it did not write (FOR UPDATE
+  rows, foreign-key parents, tables) stay until the outcome.
 * Waiters are served first come, first served. On release the lock is handed
   to the queue's head (and every compatible waiter behind it) before their
   futures complete, so a woken transaction finds the lock already its own
@@ -38,7 +44,7 @@ from dataclasses import dataclass, field
 
 from quorumdb.storage.errors import DeadlockDetected, QuorumError
 
-__all__ = ["LockMode", "LockManager", "WouldBlock", "table_lock_key"]
+__all__ = ["LockMode", "LockManager", "PendingCommit", "WouldBlock", "table_lock_key"]
 
 
 class LockMode(enum.IntEnum):
@@ -60,6 +66,46 @@ class WouldBlock(Exception):
 def table_lock_key(table_id: int) -> bytes:
     """The lock of a whole table (not an MVCC key: catalog and data keys start with 0x10)."""
     return b"\x00T" + table_id.to_bytes(8, "big")
+
+
+class PendingCommit:
+    """A transaction between handing its row locks over (`LockManager.hand_over`)
+    and its commit's outcome: what it wrote, and, once settled, its commit
+    timestamp or the error it failed with."""
+
+    __slots__ = ("owner", "writes", "commit_ts", "error", "_done")
+
+    def __init__(self, owner: int, writes: dict[bytes, bytes | None]) -> None:
+        self.owner = owner
+        self.writes = writes
+        self.commit_ts: int | None = None
+        self.error: BaseException | None = None
+        self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    @property
+    def settled(self) -> bool:
+        return self._done.done()
+
+    @property
+    def committed(self) -> bool:
+        return self.commit_ts is not None
+
+    def waiter(self) -> asyncio.Future[None]:
+        """A future of its own that completes when the outcome is known (cancelling
+        it - a lock timeout - leaves other waiters alone)."""
+        future = self._done.get_loop().create_future()
+        if self._done.done():
+            future.set_result(None)
+        else:
+            self._done.add_done_callback(
+                lambda _: None if future.done() else future.set_result(None)
+            )
+        return future
+
+    def settle(self, commit_ts: int | None, error: BaseException | None) -> None:
+        self.commit_ts, self.error = commit_ts, error
+        if not self._done.done():
+            self._done.set_result(None)
 
 
 @dataclass(slots=True)
@@ -90,6 +136,9 @@ class LockManager:
         self._locks: dict[bytes, _Lock] = {}
         self._held: dict[int, set[bytes]] = {}  # owner -> keys it holds
         self._waiting: dict[int, _Waiter] = {}  # owner -> its one pending request
+        # key -> (value, writer): the newest write of every transaction that handed
+        # its row locks over and has no outcome yet (early lock release)
+        self._pending: dict[bytes, tuple[bytes | None, PendingCommit]] = {}
 
     # ---- queries ---------------------------------------------------------------
 
@@ -107,6 +156,19 @@ class LockManager:
 
     def __len__(self) -> int:
         return len(self._locks)
+
+    @property
+    def has_pending(self) -> bool:
+        return bool(self._pending)
+
+    def pending(self, key: bytes) -> tuple[bytes | None, PendingCommit] | None:
+        """The newest uncommitted write of `key` whose writer released its lock."""
+        return self._pending.get(key) if self._pending else None
+
+    def pending_writes(self) -> dict[bytes, tuple[bytes | None, PendingCommit]]:
+        """A copy of every pending write (what a speculative statement reads over its
+        snapshot; see sql/txn.py)."""
+        return dict(self._pending)
 
     # ---- acquiring ---------------------------------------------------------------
 
@@ -223,6 +285,37 @@ class LockManager:
             if not waiter.future.done():
                 waiter.future.cancel()
 
+    def hand_over(self, owner: int, writes: dict[bytes, bytes | None]) -> PendingCommit:
+        """Early lock release: the owner's commit is decided and queued, so its locks on
+        the keys it wrote go to the next waiters now, who read the written values
+        (`pending`) instead of waiting for the commit to apply. Its other locks (rows
+        it only locked, tables) stay until `release_all`. `settle` the result."""
+        commit = PendingCommit(owner, writes)
+        pending = self._pending
+        for key, value in writes.items():
+            pending[key] = (value, commit)
+        held = self._held.get(owner)
+        if held:
+            for key in [key for key in held if key in writes]:
+                held.discard(key)
+                lock = self._locks.get(key)
+                if lock is not None:
+                    lock.holders.pop(owner, None)
+                    self._grant(key, lock)
+        return commit
+
+    def settle(
+        self, commit: PendingCommit, commit_ts: int | None, error: BaseException | None
+    ) -> None:
+        """`commit`'s outcome is known: its writes stop being pending, and whoever
+        read them or waits for them learns the outcome."""
+        pending = self._pending
+        for key in commit.writes:
+            entry = pending.get(key)
+            if entry is not None and entry[1] is commit:
+                del pending[key]
+        commit.settle(commit_ts, error)
+
     def release_all(self, owner: int) -> None:
         """The owner's transaction ended: drop its locks and wake whoever is next."""
         self.cancel_wait(owner)
@@ -236,6 +329,7 @@ class LockManager:
     def drop_all(self, error: QuorumError) -> None:
         """Leadership lost: fail every waiter with `error` and forget every lock."""
         waiters = list(self._waiting.values())
+        self._pending.clear()
         self._locks.clear()
         self._held.clear()
         self._waiting.clear()

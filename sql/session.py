@@ -160,6 +160,7 @@ class Session(ControlStatements):
         self._pending: _RowStream | None = None
         self._closed = False
         self._generation = 0  # which execute() call owns the implicit transaction
+        self._awaiting = False  # a statement awaits a lock or a pending commit's outcome
         self._savepoint_settings: list[tuple[str, object]] = []
         self.sequences = SequenceFunctions(self)
 
@@ -174,9 +175,10 @@ class Session(ControlStatements):
 
     @property
     def waiting(self) -> bool:
-        """True while the current statement waits for a lock (tests, pg_stat_activity)."""
+        """True while the current statement waits for a lock, or for the outcome of a
+        commit that handed its rows over (tests, pg_stat_activity)."""
         txn = self._txn
-        return txn is not None and self.db.locks.is_waiting(txn.txn_id)
+        return txn is not None and (self._awaiting or self.db.locks.is_waiting(txn.txn_id))
 
     def idle_timeout(self) -> float | None:
         """Seconds the client may stay idle now (idle_in_transaction_session_timeout),
@@ -405,6 +407,7 @@ class Session(ControlStatements):
             remaining = max(deadline - time.monotonic(), 0.0)
             if timeout is None or remaining <= timeout:
                 timeout, statement_first = remaining, True
+        self._awaiting = True
         try:
             if timeout is None:
                 await released
@@ -420,6 +423,8 @@ class Session(ControlStatements):
         except BaseException:
             self.db.locks.cancel_wait(txn.txn_id)
             raise
+        finally:
+            self._awaiting = False
 
     def _ddl(self, txn: Transaction, stmt: ast.Statement) -> StatementResult:
         if txn.read_only:
@@ -446,14 +451,14 @@ class Session(ControlStatements):
         if exe.query is not None:
             columns = self._columns(exe)
             rows = exe.query(ctx)
-            if plan.writes or (ends_implicit and txn.has_writes):
+            if plan.writes or (ends_implicit and txn.must_commit):
                 # Rows that lock or write must be produced inside the restart loop, and
                 # an implicit transaction commits before its result: run the query now.
                 materialized = _bounded(rows, txn.max_memory_bytes)
                 return StatementResult(_row_tag(plan.tag, len(materialized)), columns, materialized)
             result = StatementResult(plan.tag, columns)
             stream = _RowStream(
-                self, txn, rows, result, plan.tag, ends_implicit and not txn.has_writes
+                self, txn, rows, result, plan.tag, ends_implicit and not txn.must_commit
             )
             result.rows = stream
             return result, stream
@@ -484,7 +489,9 @@ class Session(ControlStatements):
         )
         zoned = exe.columns.get("zoned")  # does the text of a column depend on TimeZone?
         if zoned is None:
-            zoned = exe.columns["zoned"] = any(T.depends_on_zone(c.type) for c in exe.plan.columns or ())
+            zoned = exe.columns["zoned"] = any(
+                T.depends_on_zone(c.type) for c in exe.plan.columns or ()
+            )
         zone = session_zone if zoned else None
         cached = exe.columns.get((digits, zone))
         if cached is None:
@@ -510,7 +517,7 @@ class Session(ControlStatements):
         if txn is None or self._in_block:
             return
         self._txn = None
-        if txn.has_writes:
+        if txn.must_commit:
             await txn.commit()
         else:
             txn.commit_read_only()

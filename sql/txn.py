@@ -30,7 +30,22 @@ Invariants:
   the statement's snapshot (its holder committed before we asked) restarts
   the statement at once under READ COMMITTED and fails with 40001 under
   REPEATABLE READ and SERIALIZABLE, as in PostgreSQL. Locks are released
-  when the transaction ends, after its commit is applied.
+  when the transaction ends, after its commit is applied (but see early
+  lock release below).
+* Early lock release (`LockManager.hand_over`): a commit hands its locks on
+  the keys it wrote to the next waiters as soon as it is queued for Raft,
+  instead of after it applies. A READ COMMITTED statement that locks a row
+  whose newest write is still pending restarts *speculatively*: from then on
+  the transaction's statements read every pending write over their snapshot
+  (`_overlay`), and each pending writer it read from becomes a dependency.
+  Its commit waits for the dependencies' outcomes - if one did not commit it
+  fails with 40001 - and only then proposes, expecting the versions they
+  committed, so replicas validate it like any other write set. REPEATABLE
+  READ and SERIALIZABLE lockers, INSERTs (`lock_current`) and NOWAIT / SKIP
+  LOCKED wait for the pending writer's outcome instead, as they would for
+  its lock. Rows a commit only locked, and table locks, are kept until its
+  outcome, so a FOR UPDATE row cannot change before the commit that locked
+  it and DDL never misses a pending row.
 * SERIALIZABLE additionally records every range and key it read; apply
   rejects the commit if any of them changed after ``read_ts``.
 * The write set is bounded (`max_write_bytes`, 54000 when exceeded), and so
@@ -45,6 +60,7 @@ from collections.abc import Callable, Iterator
 
 from sortedcontainers import SortedDict
 
+from quorumdb.storage import keycode
 from quorumdb.storage.errors import (
     InternalError,
     ProgramLimitExceeded,
@@ -55,14 +71,18 @@ from quorumdb.storage.mvcc import ReadRange, Write, WriteSet
 
 from .engine import Engine, Isolation, ReadConsistency
 from .engine.commands import TxnCommand
-from .keys import CATALOG_VERSION_KEY
-from .locks import LockManager, LockMode, WouldBlock, table_lock_key
+from .keys import CATALOG_VERSION_KEY, INDEX, TABLE_DATA
+from .locks import LockManager, LockMode, PendingCommit, WouldBlock, table_lock_key
 
 __all__ = ["Transaction", "TxnState", "WouldBlock", "Snapshots", "LockMode"]
 
 _ABSENT = object()  # undo entry: the key was not in the buffer before this frame
 _CHECK_EVERY = 512  # rows between two `interrupt` checks in a scan
 _ENTRY_OVERHEAD = 48  # bytes per buffered write beyond its key and value (tuple, dict slot)
+# Early lock release: only for write sets of rows and index entries (never the
+# catalog, whose readers do not go through the overlay), and not too large to copy.
+_HAND_OVER_PREFIXES = (keycode.encode((TABLE_DATA,)), keycode.encode((INDEX,)))
+_HAND_OVER_MAX_KEYS = 256
 
 DEFAULT_MAX_WRITE_BYTES = 64 << 20
 DEFAULT_MAX_MEMORY_BYTES = 256 << 20
@@ -130,6 +150,9 @@ class Transaction:
         "_snapshots",
         "_pinned",
         "_rows_seen",
+        "_speculative",
+        "_overlay",
+        "_deps",
     )
 
     def __init__(
@@ -163,10 +186,15 @@ class Transaction:
         self._read_bytes = 0
         self._write_bytes = 0
         self._locks = locks
-        self._locked_ts: dict[bytes, int] = {}  # key -> newest version when we locked it
+        # key -> newest version when we locked it (a pending writer: its version, once committed)
+        self._locked_ts: dict[bytes, int | PendingCommit] = {}
         self._snapshots = snapshots
         self._pinned = False  # keep the snapshot registered until the end (pin_snapshot)
         self._rows_seen = 0
+        self._speculative = False  # reads pending writes too (see the module docstring)
+        # this statement's view of the pending writes: key -> (value, writer)
+        self._overlay: dict[bytes, tuple[bytes | None, PendingCommit]] | None = None
+        self._deps: dict[PendingCommit, None] = {}  # pending writers read from, in order
 
     def set_isolation(self, isolation: Isolation) -> None:
         """Change the level before the first statement (SET TRANSACTION)."""
@@ -189,6 +217,8 @@ class Transaction:
             raise QuorumError("snapshot too old", sqlstate="72000")
         if self._undo:
             self._undo = {}
+        if self._speculative and self._locks is not None:
+            self._overlay = self._locks.pending_writes() or None
 
     def release_statement(self) -> None:
         """The statement succeeded: its writes become part of the transaction."""
@@ -279,6 +309,8 @@ class Transaction:
                 previous = self._undo.get(key, entry) if self._undo else entry
                 if previous is not _ABSENT:
                     return previous[0]  # type: ignore[index, no-any-return]
+        if self._overlay is not None and key in self._overlay:
+            return self._read_pending(key)
         if self._reads is not None:
             self._record_read(key, key + b"\x00")
         value = self.mvcc.get(key, self.read_ts)
@@ -292,6 +324,8 @@ class Transaction:
             entry = writes.get(key)
             if entry is not None:
                 return entry[0]  # type: ignore[no-any-return]
+        if self._overlay is not None and key in self._overlay:
+            return self._read_pending(key)
         if self._reads is not None:
             self._record_read(key, key + b"\x00")
         value = self.mvcc.get(key, self.read_ts)
@@ -305,6 +339,8 @@ class Transaction:
             entry = writes.get(key)
             if entry is not None:
                 return entry[0]  # type: ignore[no-any-return]
+        if self._overlay is not None and key in self._overlay:
+            return self._read_pending(key)
         if self._reads is not None:
             self._record_read(key, key + b"\x00")
         return self.mvcc.get(key, self.mvcc.applied_index)
@@ -320,6 +356,8 @@ class Transaction:
             stored = self._guarded(stored)
         if self.interrupt is not None:
             stored = self._interruptible(stored)
+        if self._overlay is not None:
+            stored = self._over_pending(stored, start, end, reverse)
         writes = self._writes
         if not writes:
             return stored
@@ -333,11 +371,37 @@ class Transaction:
         if self._reads is not None:
             self._record_read(start, end)
         stored = self.mvcc.scan(start, end, self.mvcc.applied_index)
+        if self._overlay is not None:
+            stored = self._over_pending(stored, start, end, False)
         writes = self._writes
         if not writes:
             return stored
         buffered = self._buffered(writes, start, end, False, None)
         return _merge(stored, buffered, False) if buffered else stored
+
+    def _read_pending(self, key: bytes) -> bytes | None:
+        assert self._overlay is not None
+        value, writer = self._overlay[key]
+        self._deps[writer] = None
+        return value
+
+    def _over_pending(
+        self, stored: Iterator[tuple[bytes, bytes]], start: bytes, end: bytes | None, reverse: bool
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """`stored` with the pending writes in [start, end) over it (each a dependency)."""
+        assert self._overlay is not None
+        found = sorted(
+            (key, entry)
+            for key, entry in self._overlay.items()
+            if key >= start and (end is None or key < end)
+        )
+        if not found:
+            return stored
+        if reverse:
+            found.reverse()
+        for _, (_, writer) in found:
+            self._deps[writer] = None
+        return _merge(stored, [(key, entry[0]) for key, entry in found], reverse)
 
     def _check_snapshot(self) -> None:
         """Fail if garbage collection may have removed versions this statement can see.
@@ -393,10 +457,22 @@ class Transaction:
         Raises WouldBlock (wait, or restart on a fresh snapshot) or 40001; see
         the module docstring.
         """
-        if self._locks is not None:
-            self._locks.acquire(self.txn_id, key, mode)
+        locks = self._locks
+        if locks is not None:
+            try:
+                locks.acquire(self.txn_id, key, mode)
+            except WouldBlock:
+                if self.isolation is Isolation.READ_COMMITTED:
+                    # The holder will most likely hand the row over pending: read it so.
+                    self._speculative = True
+                raise
         if key in self._locked_ts or self.has_written(key):
             return
+        if locks is not None and locks.has_pending:
+            pending = locks.pending(key)
+            if pending is not None:
+                self._lock_pending(key, mode, pending[1])
+                return
         latest = self.mvcc.latest_ts(key)
         if latest > self.read_ts:
             if self.isolation is Isolation.READ_COMMITTED:
@@ -404,18 +480,43 @@ class Transaction:
             raise SerializationFailure("could not serialize access due to concurrent update")
         self._locked_ts[key] = latest
 
+    def _lock_pending(self, key: bytes, mode: LockMode, writer: PendingCommit) -> None:
+        """`lock` of a row whose newest write is pending (its writer handed the lock
+        over): a READ COMMITTED statement that read that write depends on it and
+        expects its version; one that did not restarts reading pending writes.
+        Other levels and modes wait for the writer's outcome."""
+        if self.isolation is not Isolation.READ_COMMITTED or mode is not LockMode.EXCLUSIVE:
+            raise WouldBlock(key, writer.waiter())
+        overlay = self._overlay
+        seen = overlay.get(key) if overlay is not None else None
+        if seen is None or seen[1] is not writer:
+            self._speculative = True
+            raise WouldBlock(key, None)
+        self._deps[writer] = None
+        self._locked_ts[key] = writer  # resolved at commit
+
     def lock_current(self, key: bytes, mode: LockMode = LockMode.EXCLUSIVE) -> None:
         """Lock `key` whatever its version (INSERT, foreign-key parents): the caller
-        then checks the newest committed state with `get_current`."""
-        if self._locks is not None:
-            self._locks.acquire(self.txn_id, key, mode)
+        then checks the newest committed state with `get_current`. A pending write
+        of it is waited for (its outcome decides what the newest state is)."""
+        locks = self._locks
+        if locks is not None:
+            locks.acquire(self.txn_id, key, mode)
+            if locks.has_pending and key not in self._locked_ts and not self.has_written(key):
+                pending = locks.pending(key)
+                if pending is not None:
+                    raise WouldBlock(key, pending[1].waiter())
         if key not in self._locked_ts:
             self._locked_ts[key] = self.mvcc.latest_ts(key)
 
     def try_lock(self, key: bytes, mode: LockMode = LockMode.EXCLUSIVE) -> bool:
         """Lock without waiting (NOWAIT, SKIP LOCKED); False if another holds it."""
-        if self._locks is not None and not self._locks.try_acquire(self.txn_id, key, mode):
-            return False
+        locks = self._locks
+        if locks is not None:
+            if locks.has_pending and locks.pending(key) is not None and not self.has_written(key):
+                return False  # as good as locked until its writer's outcome
+            if not locks.try_acquire(self.txn_id, key, mode):
+                return False
         self.lock(key, mode)
         return True
 
@@ -455,7 +556,13 @@ class Transaction:
         """Write (None: delete) a key that a lock this transaction holds protects, such as
         a locked row's index entries: it expects the newest version, not the snapshot's."""
         if key not in self._locked_ts and not self.has_written(key):
-            self._locked_ts[key] = self.mvcc.latest_ts(key)
+            pending = self._locks.pending(key) if self._locks is not None else None
+            if pending is not None:
+                # e.g. the index entry of a row read pending: expect its writer's version
+                self._deps[pending[1]] = None
+                self._locked_ts[key] = pending[1]
+            else:
+                self._locked_ts[key] = self.mvcc.latest_ts(key)
         self._write(key, value, False)
 
     def _write(self, key: bytes, value: bytes | None, blind: bool, fresh: bool = False) -> None:
@@ -501,7 +608,9 @@ class Transaction:
     def write_set(self) -> WriteSet:
         """What `commit` would send: writes in key order, plus the read set if SERIALIZABLE."""
         writes = tuple(
-            Write(k, v, None, fresh=True) if e == _FRESH else Write(k, v, e)
+            Write(k, v, None, fresh=True)
+            if e == _FRESH
+            else Write(k, v, e.commit_ts if type(e) is PendingCommit else e)
             for k, (v, e) in (self._writes or {}).items()
         )
         return WriteSet(writes, tuple(self._reads) if self._reads else ())
@@ -516,20 +625,60 @@ class Transaction:
         either way.
         """
         if not self._writes:
+            if self._deps:
+                try:
+                    await self._await_deps()
+                except BaseException:
+                    self.rollback()
+                    raise
             self.commit_read_only()
             return None
         if self.state is not TxnState.ACTIVE:
             raise InternalError(f"commit of a transaction that is {self.state.value}")
+        locks = self._locks
+        handed = None
         try:
+            if locks is not None and self._may_hand_over():
+                handed = locks.hand_over(self.txn_id, {k: e[0] for k, e in self._writes.items()})
+            if self._deps:
+                await self._await_deps()
             result = await self.engine.commit(TxnCommand(self.write_set()))
             commit_ts = result.raise_error()
             self.state = TxnState.COMMITTED
+            if handed is not None:
+                locks.settle(handed, commit_ts, None)  # type: ignore[union-attr]
+                handed = None
             return commit_ts
-        except BaseException:
+        except BaseException as exc:
             self.state = TxnState.ROLLED_BACK
+            if handed is not None:
+                locks.settle(handed, None, exc)  # type: ignore[union-attr]
             raise
         finally:
             self._finish()
+
+    @property
+    def must_commit(self) -> bool:
+        """Whether ending the transaction needs `commit` (writes, or pending writes read)."""
+        return bool(self._writes) or bool(self._deps)
+
+    def _may_hand_over(self) -> bool:
+        writes = self._writes
+        if not writes or len(writes) > _HAND_OVER_MAX_KEYS:
+            return False
+        table, index = _HAND_OVER_PREFIXES
+        return all(key.startswith(table) or key.startswith(index) for key in writes)
+
+    async def _await_deps(self) -> None:
+        """Wait for the pending writers this transaction read from; 40001 unless all committed."""
+        for writer in list(self._deps):
+            if not writer.settled:
+                await writer.waiter()
+            if not writer.committed:
+                raise SerializationFailure(
+                    "could not serialize access due to concurrent update",
+                    detail="A transaction whose uncommitted changes this one read did not commit.",
+                )
 
     def commit_read_only(self) -> None:
         """`commit` of a transaction that wrote nothing: nothing to replicate, so
@@ -537,6 +686,7 @@ class Transaction:
         if self.state is not TxnState.ACTIVE:
             raise InternalError(f"commit of a transaction that is {self.state.value}")
         assert not self._writes, "commit_read_only of a transaction that wrote"
+        assert not self._deps, "commit_read_only of a transaction that read pending writes"
         self.state = TxnState.COMMITTED
         self._finish()
 
@@ -551,6 +701,9 @@ class Transaction:
         self._frames = []
         self._reads = None
         self._locked_ts = {}
+        self._speculative = False
+        self._overlay = None
+        self._deps = {}
         self._write_bytes = self._read_bytes = 0
         if self._snapshots is not None:
             self._snapshots.drop(self.txn_id)
