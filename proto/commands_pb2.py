@@ -24,25 +24,25 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dquorumdb/proto/commands.proto\x12\x08quorumdb\"d\n\x05Write\x12\x0b\n\x03key\x18\x01 \x01(\x0c\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x0e\n\x06\x64\x65lete\x18\x03 \x01(\x08\x12\r\n\x05\x63heck\x18\x04 \x01(\x08\x12\x11\n\texpect_ts\x18\x05 \x01(\x04\x12\r\n\x05\x66resh\x18\x06 \x01(\x08\"K\n\tReadRange\x12\r\n\x05start\x18\x01 \x01(\x0c\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x0c\x12\x11\n\tunbounded\x18\x03 \x01(\x08\x12\x0f\n\x07read_ts\x18\x04 \x01(\x04\"Y\n\x12TransactionCommand\x12\x1f\n\x06writes\x18\x01 \x03(\x0b\x32\x0f.quorumdb.Write\x12\"\n\x05reads\x18\x02 \x03(\x0b\x32\x13.quorumdb.ReadRange\":\n\x0cReclaimRange\x12\r\n\x05start\x18\x01 \x01(\x0c\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x0c\x12\x0e\n\x06marker\x18\x03 \x01(\x0c\"\x96\x01\n\x15GarbageCollectCommand\x12\x11\n\twatermark\x18\x01 \x01(\x04\x12\r\n\x05start\x18\x02 \x01(\x0c\x12\x14\n\x0cmax_versions\x18\x03 \x01(\r\x12\'\n\x07reclaim\x18\x04 \x03(\x0b\x32\x16.quorumdb.ReclaimRange\x12\x0e\n\x06\x62y_key\x18\x05 \x01(\x08\x12\x0c\n\x04keys\x18\x06 \x03(\x0c\"\x96\x01\n\x07\x43ommand\x12+\n\x03txn\x18\x01 \x01(\x0b\x32\x1c.quorumdb.TransactionCommandH\x00\x12-\n\x02gc\x18\x02 \x01(\x0b\x32\x1f.quorumdb.GarbageCollectCommandH\x00\x12\'\n\x05\x62\x61tch\x18\x03 \x01(\x0b\x32\x16.quorumdb.CommandBatchH\x00\x42\x06\n\x04kind\"3\n\x0c\x43ommandBatch\x12#\n\x08\x63ommands\x18\x01 \x03(\x0b\x32\x11.quorumdb.Commandb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dquorumdb/proto/commands.proto\x12\x08quorumdb\"\xa0\x01\n\x05Write\x12\x0b\n\x03key\x18\x01 \x01(\x0c\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x0e\n\x06\x64\x65lete\x18\x03 \x01(\x08\x12\r\n\x05\x63heck\x18\x04 \x01(\x08\x12\x11\n\texpect_ts\x18\x05 \x01(\x04\x12\r\n\x05\x66resh\x18\x06 \x01(\x08\x12\r\n\x05\x65xact\x18\x07 \x01(\x08\x12\x14\n\x0c\x65xpect_value\x18\x08 \x01(\x0c\x12\x15\n\rexpect_absent\x18\t \x01(\x08\"K\n\tReadRange\x12\r\n\x05start\x18\x01 \x01(\x0c\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x0c\x12\x11\n\tunbounded\x18\x03 \x01(\x08\x12\x0f\n\x07read_ts\x18\x04 \x01(\x04\"Y\n\x12TransactionCommand\x12\x1f\n\x06writes\x18\x01 \x03(\x0b\x32\x0f.quorumdb.Write\x12\"\n\x05reads\x18\x02 \x03(\x0b\x32\x13.quorumdb.ReadRange\":\n\x0cReclaimRange\x12\r\n\x05start\x18\x01 \x01(\x0c\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x0c\x12\x0e\n\x06marker\x18\x03 \x01(\x0c\"\x96\x01\n\x15GarbageCollectCommand\x12\x11\n\twatermark\x18\x01 \x01(\x04\x12\r\n\x05start\x18\x02 \x01(\x0c\x12\x14\n\x0cmax_versions\x18\x03 \x01(\r\x12\'\n\x07reclaim\x18\x04 \x03(\x0b\x32\x16.quorumdb.ReclaimRange\x12\x0e\n\x06\x62y_key\x18\x05 \x01(\x08\x12\x0c\n\x04keys\x18\x06 \x03(\x0c\"\x96\x01\n\x07\x43ommand\x12+\n\x03txn\x18\x01 \x01(\x0b\x32\x1c.quorumdb.TransactionCommandH\x00\x12-\n\x02gc\x18\x02 \x01(\x0b\x32\x1f.quorumdb.GarbageCollectCommandH\x00\x12\'\n\x05\x62\x61tch\x18\x03 \x01(\x0b\x32\x16.quorumdb.CommandBatchH\x00\x42\x06\n\x04kind\"3\n\x0c\x43ommandBatch\x12#\n\x08\x63ommands\x18\x01 \x03(\x0b\x32\x11.quorumdb.Commandb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'quorumdb.proto.commands_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_WRITE']._serialized_start=43
-  _globals['_WRITE']._serialized_end=143
-  _globals['_READRANGE']._serialized_start=145
-  _globals['_READRANGE']._serialized_end=220
-  _globals['_TRANSACTIONCOMMAND']._serialized_start=222
-  _globals['_TRANSACTIONCOMMAND']._serialized_end=311
-  _globals['_RECLAIMRANGE']._serialized_start=313
-  _globals['_RECLAIMRANGE']._serialized_end=371
-  _globals['_GARBAGECOLLECTCOMMAND']._serialized_start=374
-  _globals['_GARBAGECOLLECTCOMMAND']._serialized_end=524
-  _globals['_COMMAND']._serialized_start=527
-  _globals['_COMMAND']._serialized_end=677
-  _globals['_COMMANDBATCH']._serialized_start=679
-  _globals['_COMMANDBATCH']._serialized_end=730
+  _globals['_WRITE']._serialized_start=44
+  _globals['_WRITE']._serialized_end=204
+  _globals['_READRANGE']._serialized_start=206
+  _globals['_READRANGE']._serialized_end=281
+  _globals['_TRANSACTIONCOMMAND']._serialized_start=283
+  _globals['_TRANSACTIONCOMMAND']._serialized_end=372
+  _globals['_RECLAIMRANGE']._serialized_start=374
+  _globals['_RECLAIMRANGE']._serialized_end=432
+  _globals['_GARBAGECOLLECTCOMMAND']._serialized_start=435
+  _globals['_GARBAGECOLLECTCOMMAND']._serialized_end=585
+  _globals['_COMMAND']._serialized_start=588
+  _globals['_COMMAND']._serialized_end=738
+  _globals['_COMMANDBATCH']._serialized_start=740
+  _globals['_COMMANDBATCH']._serialized_end=791
 # @@protoc_insertion_point(module_scope)

@@ -7,20 +7,26 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Write(_message.Message):
-    __slots__ = ("key", "value", "delete", "check", "expect_ts", "fresh")
+    __slots__ = ("key", "value", "delete", "check", "expect_ts", "fresh", "exact", "expect_value", "expect_absent")
     KEY_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     DELETE_FIELD_NUMBER: _ClassVar[int]
     CHECK_FIELD_NUMBER: _ClassVar[int]
     EXPECT_TS_FIELD_NUMBER: _ClassVar[int]
     FRESH_FIELD_NUMBER: _ClassVar[int]
+    EXACT_FIELD_NUMBER: _ClassVar[int]
+    EXPECT_VALUE_FIELD_NUMBER: _ClassVar[int]
+    EXPECT_ABSENT_FIELD_NUMBER: _ClassVar[int]
     key: bytes
     value: bytes
     delete: bool
     check: bool
     expect_ts: int
     fresh: bool
-    def __init__(self, key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., delete: _Optional[bool] = ..., check: _Optional[bool] = ..., expect_ts: _Optional[int] = ..., fresh: _Optional[bool] = ...) -> None: ...
+    exact: bool
+    expect_value: bytes
+    expect_absent: bool
+    def __init__(self, key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., delete: _Optional[bool] = ..., check: _Optional[bool] = ..., expect_ts: _Optional[int] = ..., fresh: _Optional[bool] = ..., exact: _Optional[bool] = ..., expect_value: _Optional[bytes] = ..., expect_absent: _Optional[bool] = ...) -> None: ...
 
 class ReadRange(_message.Message):
     __slots__ = ("start", "end", "unbounded", "read_ts")

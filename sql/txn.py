@@ -38,9 +38,16 @@ Invariants:
   whose newest write is still pending restarts *speculatively*: from then on
   the transaction's statements read every pending write over their snapshot
   (`_overlay`), and each pending writer it read from becomes a dependency.
-  Its commit waits for the dependencies' outcomes - if one did not commit it
-  fails with 40001 - and only then proposes, expecting the versions they
-  committed, so replicas validate it like any other write set. REPEATABLE
+  If every key it read pending is a key it writes (`_may_pipeline`), its
+  commit is proposed at once, right behind theirs in the Raft log, each such
+  write expecting *exactly the value it read* (`Write.exact`): a replica
+  rejects it (40001) unless the key holds that value when it applies, i.e.
+  unless the dependency committed it (or the key holds that value anyway,
+  which makes the read as good as a committed one). Otherwise its commit
+  waits for the dependencies' outcomes - if one did not commit it fails with
+  40001 - and only then proposes, expecting the versions they committed. A
+  commit hands its rows over only once it no longer waits, right before it
+  is queued, so whoever reads them is proposed after it. REPEATABLE
   READ and SERIALIZABLE lockers, INSERTs (`lock_current`) and NOWAIT / SKIP
   LOCKED wait for the pending writer's outcome instead, as they would for
   its lock. Rows a commit only locked, and table locks, are kept until its
@@ -194,7 +201,8 @@ class Transaction:
         self._speculative = False  # reads pending writes too (see the module docstring)
         # this statement's view of the pending writes: key -> (value, writer)
         self._overlay: dict[bytes, tuple[bytes | None, PendingCommit]] | None = None
-        self._deps: dict[PendingCommit, None] = {}  # pending writers read from, in order
+        # pending writers read from, in order, and the keys read from each
+        self._deps: dict[PendingCommit, set[bytes]] = {}
 
     def set_isolation(self, isolation: Isolation) -> None:
         """Change the level before the first statement (SET TRANSACTION)."""
@@ -382,7 +390,7 @@ class Transaction:
     def _read_pending(self, key: bytes) -> bytes | None:
         assert self._overlay is not None
         value, writer = self._overlay[key]
-        self._deps[writer] = None
+        self._depend(writer, key)
         return value
 
     def _over_pending(
@@ -399,9 +407,16 @@ class Transaction:
             return stored
         if reverse:
             found.reverse()
-        for _, (_, writer) in found:
-            self._deps[writer] = None
+        for key, (_, writer) in found:
+            self._depend(writer, key)
         return _merge(stored, [(key, entry[0]) for key, entry in found], reverse)
+
+    def _depend(self, writer: PendingCommit, key: bytes) -> None:
+        keys = self._deps.get(writer)
+        if keys is None:
+            self._deps[writer] = {key}
+        else:
+            keys.add(key)
 
     def _check_snapshot(self) -> None:
         """Fail if garbage collection may have removed versions this statement can see.
@@ -492,7 +507,7 @@ class Transaction:
         if seen is None or seen[1] is not writer:
             self._speculative = True
             raise WouldBlock(key, None)
-        self._deps[writer] = None
+        self._depend(writer, key)
         self._locked_ts[key] = writer  # resolved at commit
 
     def lock_current(self, key: bytes, mode: LockMode = LockMode.EXCLUSIVE) -> None:
@@ -559,7 +574,7 @@ class Transaction:
             pending = self._locks.pending(key) if self._locks is not None else None
             if pending is not None:
                 # e.g. the index entry of a row read pending: expect its writer's version
-                self._deps[pending[1]] = None
+                self._depend(pending[1], key)
                 self._locked_ts[key] = pending[1]
             else:
                 self._locked_ts[key] = self.mvcc.latest_ts(key)
@@ -610,7 +625,11 @@ class Transaction:
         writes = tuple(
             Write(k, v, None, fresh=True)
             if e == _FRESH
-            else Write(k, v, e.commit_ts if type(e) is PendingCommit else e)
+            else Write(k, v, e)
+            if type(e) is not PendingCommit
+            else Write(k, v, e.commit_ts)
+            if e.settled
+            else Write(k, v, None, exact=True, expect_value=e.writes[k])
             for k, (v, e) in (self._writes or {}).items()
         )
         return WriteSet(writes, tuple(self._reads) if self._reads else ())
@@ -638,10 +657,12 @@ class Transaction:
         locks = self._locks
         handed = None
         try:
+            if self._deps and not self._may_pipeline():
+                await self._await_deps()
+            # Only now, right before it is queued: whoever reads these writes pending
+            # may be proposed behind this commit, and must land after it in the log.
             if locks is not None and self._may_hand_over():
                 handed = locks.hand_over(self.txn_id, {k: e[0] for k, e in self._writes.items()})
-            if self._deps:
-                await self._await_deps()
             result = await self.engine.commit(TxnCommand(self.write_set()))
             commit_ts = result.raise_error()
             self.state = TxnState.COMMITTED
@@ -668,6 +689,23 @@ class Transaction:
             return False
         table, index = _HAND_OVER_PREFIXES
         return all(key.startswith(table) or key.startswith(index) for key in writes)
+
+    def _may_pipeline(self) -> bool:
+        """Whether this commit may be proposed before the pending commits it read from
+        have an outcome: only if each key it read from one of them is a key it writes
+        (`write_set` then expects exactly the value it read, so a replica rejects it
+        if that commit did not write it), and none of them failed already."""
+        writes, locked = self._writes, self._locked_ts
+        assert writes is not None
+        for writer, keys in self._deps.items():
+            if writer.settled:
+                if not writer.committed:
+                    return False
+                continue
+            for key in keys:
+                if key not in writes or locked.get(key) is not writer:
+                    return False
+        return True
 
     async def _await_deps(self) -> None:
         """Wait for the pending writers this transaction read from; 40001 unless all committed."""

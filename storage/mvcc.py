@@ -108,12 +108,19 @@ class Write:
     `fresh` (with a blind write): the writer guarantees that the key has no
     version at all (a new hidden row id, fresh storage), so GC has nothing to
     look for there.
+    `exact` (with expect_ts None): the write is only valid if the key's newest
+    version holds exactly `expect_value` (None: no live version). A commit
+    pipelined behind the pending commit it read from (sql/txn.py) knows what
+    that commit wrote but not yet its version; comparing values is as
+    deterministic on every replica as comparing versions.
     """
 
     key: bytes
     value: bytes | None
     expect_ts: int | None
     fresh: bool = False
+    exact: bool = False
+    expect_value: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,11 +264,27 @@ class MVCC:
 
     # ---- writes ------------------------------------------------------------
 
-    def check(self, write_set: WriteSet) -> None:
-        """Raise SerializationFailure if `write_set` no longer applies cleanly."""
+    def check(self, write_set: WriteSet, written: dict[bytes, bytes | None] | None = None) -> None:
+        """Raise SerializationFailure if `write_set` no longer applies cleanly.
+
+        `written`: keys (and values) written by the write sets before it in the same
+        entry, which count as versions newer than anything it read.
+        """
         for write in write_set.writes:
-            if write.expect_ts is not None and self.latest_ts(write.key) > write.expect_ts:
-                raise SerializationFailure("could not serialize access due to concurrent update")
+            key = write.key
+            if write.expect_ts is not None:
+                if (written and key in written) or self.latest_ts(key) > write.expect_ts:
+                    raise SerializationFailure(
+                        "could not serialize access due to concurrent update"
+                    )
+            elif write.exact:
+                current = written[key] if written and key in written else self.get(key, TS_MAX)
+                if current != write.expect_value:
+                    raise SerializationFailure(
+                        "could not serialize access due to concurrent update",
+                        detail="A transaction whose uncommitted changes this one read did not "
+                        "commit.",
+                    )
         for read in write_set.reads:
             if self.changed_since(read.start, read.end, read.read_ts) is not None:
                 raise SerializationFailure(
@@ -302,7 +325,7 @@ class MVCC:
                 return None
             batch = Batch()
             suffix = _inv(index)
-            written: set[bytes] = set()
+            written: dict[bytes, bytes | None] = {}
             outcomes: list[SerializationFailure | None] = []
             dirty = self._dirty
             for write_set in write_sets:
@@ -314,7 +337,7 @@ class MVCC:
                 for write in write_set.writes:
                     key, value = write.key, write.value
                     batch.put(_bound(key) + suffix, _TOMBSTONE if value is None else _PUT + value)
-                    written.add(key)
+                    written[key] = value
                     # GC by key: remember what may now shadow an older version. A write
                     # that expected version 0 found none (validation held) and a fresh one
                     # has none by construction; only their deletions leave a tombstone.
@@ -330,14 +353,9 @@ class MVCC:
             self._applied_index = index
             return outcomes
 
-    def _check_after(self, write_set: WriteSet, written: set[bytes]) -> None:
+    def _check_after(self, write_set: WriteSet, written: dict[bytes, bytes | None]) -> None:
         """`check`, counting `written` (keys written earlier in the same entry) as changed."""
         if written:
-            for write in write_set.writes:
-                if write.expect_ts is not None and write.key in written:
-                    raise SerializationFailure(
-                        "could not serialize access due to concurrent update"
-                    )
             for read in write_set.reads:
                 if any(
                     read.start <= key and (read.end is None or key < read.end) for key in written
@@ -347,7 +365,7 @@ class MVCC:
                         "transactions",
                         hint="The transaction might succeed if retried.",
                     )
-        self.check(write_set)
+        self.check(write_set, written)
 
     def advance(self, index: int, *, sync: bool = False) -> None:
         """Record `index` as applied without writing data (no-op entries, failed validation)."""

@@ -93,6 +93,12 @@ def _to_pb(command: Command) -> pb.Command:
                 pw.expect_ts = w.expect_ts
             elif w.fresh:
                 pw.fresh = True
+            elif w.exact:
+                pw.exact = True
+                if w.expect_value is None:
+                    pw.expect_absent = True
+                else:
+                    pw.expect_value = w.expect_value
         for r in command.write_set.reads:
             txn.reads.add(
                 start=r.start, end=r.end or b"", unbounded=r.end is None, read_ts=r.read_ts
@@ -125,6 +131,8 @@ def _from_pb(msg: pb.Command) -> Command:
                 None if w.delete else w.value,
                 w.expect_ts if w.check else None,
                 w.fresh,
+                w.exact,
+                w.expect_value if w.exact and not w.expect_absent else None,
             )
             for w in msg.txn.writes
         )

@@ -155,3 +155,44 @@ def test_a_batch_never_nests_anything_but_transactions():
     msg.batch.commands.add().gc.watermark = 1
     with pytest.raises(ValueError):
         decode(msg.SerializeToString())
+
+
+def _exact(key: bytes, value: bytes | None, expect: bytes | None) -> Write:
+    return Write(key, value, None, exact=True, expect_value=expect)
+
+
+def test_an_exact_write_holds_only_while_the_newest_value_is_the_one_it_read():
+    mvcc = _replica()  # a = b"0", b = b"0", c absent
+    outcomes = mvcc.apply_many(
+        [
+            WriteSet((_exact(b"a", b"1", b"0"),)),  # read a = 0: holds
+            WriteSet((_exact(b"b", b"1", b"7"),)),  # read b = 7: never committed
+            WriteSet((_exact(b"c", b"1", None),)),  # read c absent: holds
+            WriteSet((_exact(b"a", b"2", b"1"),)),  # pipelined behind the first, same entry
+            WriteSet((_exact(b"c", b"2", b"9"),)),  # c is 1 by now, not 9
+        ],
+        2,
+    )
+    assert outcomes is not None
+    assert [o is None for o in outcomes] == [True, False, True, True, False]
+    assert mvcc.get(b"a", 2) == b"2" and mvcc.get(b"b", 2) == b"0" and mvcc.get(b"c", 2) == b"1"
+    # in a later entry: compared with the newest version, deletions included
+    mvcc.apply(WriteSet((Write(b"c", None, None),)), 3)
+    mvcc.apply(WriteSet((_exact(b"c", b"3", None),)), 4)
+    assert mvcc.get(b"c", 4) == b"3"
+    with pytest.raises(SerializationFailure):
+        mvcc.apply(WriteSet((_exact(b"a", b"3", b"1"),)), 5)
+
+
+def test_exact_writes_survive_encoding_and_get_the_same_verdicts_on_every_replica():
+    command = BatchCommand(
+        (
+            _txn((b"a", b"1", 1)),
+            TxnCommand(WriteSet((_exact(b"a", b"2", b"1"), _exact(b"c", None, None)))),
+            TxnCommand(WriteSet((_exact(b"b", b"5", b""),))),  # an empty value is not absent
+        )
+    )
+    entry = encode(command)
+    assert decode(entry) == command
+    results = [apply_command(_replica(), decode(entry), 2) for _ in range(3)]
+    assert [[p.error is None for p in r.parts] for r in results] == [[True, True, False]] * 3

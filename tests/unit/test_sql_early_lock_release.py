@@ -1,7 +1,9 @@
 """Early lock release (sql/txn.py, sql/locks.py `hand_over`): a committing
 transaction hands the rows it wrote to the next writer before its commit
-applies; the next writer reads the pending version, and its own commit waits
-for that outcome."""
+applies; the next writer reads the pending version, and its own commit is
+proposed right behind it, expecting exactly the values it read (storage
+`Write.exact`), or, when it read pending rows it does not write, waits for
+their outcome."""
 
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ _WAIT = 5.0  # seconds any step may take before the test fails
 
 class GatedEngine(LocalEngine):
     """LocalEngine whose commits wait at a gate while it is closed (a slow Raft
-    commit), and can be told to fail the commits that reach it meanwhile."""
+    commit) and then apply in the order they came, and can be told to fail the
+    first commit that reaches the gate (the others go on to be validated)."""
 
     def __init__(self) -> None:
         super().__init__(MVCC(MemoryEngine()), sync=False)
@@ -36,6 +39,7 @@ class GatedEngine(LocalEngine):
             finally:
                 self.gated -= 1
             if self.fail_gated:
+                self.fail_gated = False
                 raise SerializationFailure("could not serialize access due to concurrent update")
         return await super().commit(command)
 
@@ -86,7 +90,9 @@ async def commit_gated(
     return task
 
 
-def test_the_next_writer_reads_the_pending_row_and_commits_after_it(engine: GatedEngine) -> None:
+def test_the_next_writer_reads_the_pending_row_and_commits_right_behind_it(
+    engine: GatedEngine,
+) -> None:
     db, a, b, c = setup(engine)
 
     async def go() -> None:
@@ -98,10 +104,10 @@ def test_the_next_writer_reads_the_pending_row_and_commits_after_it(engine: Gate
         ) == ["BEGIN", "UPDATE 1", [(11,)]]
         # ...which nobody else sees before it commits
         assert await run(c, "SELECT n FROM t WHERE id = 1") == [[(0,)]]
+        # b's commit does not wait for a's outcome: it is queued right behind it
         second = asyncio.create_task(run(b, "COMMIT"))
-        await asyncio.sleep(0.01)
+        await until(lambda: engine.gated == 2, "b's commit is queued behind a's")
         assert not second.done(), "a dependent committed before what it read"
-        assert engine.gated == 1
         engine.gate.set()  # type: ignore[union-attr]
         assert await asyncio.wait_for(first, _WAIT) == ["UPDATE 1"]
         assert await asyncio.wait_for(second, _WAIT) == ["COMMIT"]
@@ -111,7 +117,12 @@ def test_the_next_writer_reads_the_pending_row_and_commits_after_it(engine: Gate
     assert len(db.locks) == 0 and not db.locks.has_pending
 
 
-def test_a_dependent_fails_when_what_it_read_does_not_commit(engine: GatedEngine) -> None:
+@pytest.mark.parametrize("b_commits_first", [True, False])
+def test_a_dependent_fails_when_what_it_read_does_not_commit(
+    engine: GatedEngine, b_commits_first: bool
+) -> None:
+    """b's commit is proposed before a's outcome is known (then the store rejects it,
+    since row 1 does not hold what b read), or after it (then it fails at once)."""
     db, a, b, c = setup(engine)
 
     async def go() -> list[object]:
@@ -120,6 +131,12 @@ def test_a_dependent_fails_when_what_it_read_does_not_commit(engine: GatedEngine
         assert await asyncio.wait_for(
             run(b, "BEGIN; UPDATE t SET n = n + 1 WHERE id = 1"), _WAIT
         ) == ["BEGIN", "UPDATE 1"]
+        if b_commits_first:
+            second = asyncio.create_task(run(b, "COMMIT"))
+            await until(lambda: engine.gated == 2, "b's commit is queued behind a's")
+            engine.gate.set()  # type: ignore[union-attr]
+            assert await asyncio.wait_for(first, _WAIT) == ["40001"]
+            return await asyncio.wait_for(second, _WAIT)
         engine.gate.set()  # type: ignore[union-attr]
         assert await asyncio.wait_for(first, _WAIT) == ["40001"]
         return await asyncio.wait_for(run(b, "COMMIT"), _WAIT)
@@ -146,6 +163,39 @@ def test_a_read_only_transaction_that_locked_a_pending_row_commits_after_it(
 
     # what b saw never committed, so b cannot commit either
     assert asyncio.run(go()) == ["40001"]
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_a_dependent_that_read_a_pending_row_it_does_not_write_waits_for_the_outcome(
+    engine: GatedEngine, fail: bool
+) -> None:
+    db, a, b, c = setup(engine)
+
+    async def go() -> tuple[list[object], list[object]]:
+        engine.fail_gated = fail
+        first = await commit_gated(
+            engine, a, "BEGIN; UPDATE t SET n = 5 WHERE id = 1; UPDATE t SET n = 6 WHERE id = 2; COMMIT"
+        )
+        # b takes row 1 pending, and from then on reads row 2 pending too
+        assert await asyncio.wait_for(
+            run(b, "BEGIN; UPDATE t SET n = n + 1 WHERE id = 1; SELECT n FROM t WHERE id = 2"),
+            _WAIT,
+        ) == ["BEGIN", "UPDATE 1", [(6,)]]
+        second = asyncio.create_task(run(b, "COMMIT"))
+        await asyncio.sleep(0.01)
+        # row 2 is not b's to check when it commits: b waits for a's outcome
+        assert engine.gated == 1 and not second.done()
+        engine.gate.set()  # type: ignore[union-attr]
+        return await asyncio.wait_for(first, _WAIT), await asyncio.wait_for(second, _WAIT)
+
+    outcome = asyncio.run(go())
+    if fail:
+        assert outcome == (["BEGIN", "UPDATE 1", "UPDATE 1", "40001"], ["40001"])
+        assert asyncio.run(run(c, "SELECT n FROM t ORDER BY id")) == [[(0,), (0,)]]
+    else:
+        assert outcome == (["BEGIN", "UPDATE 1", "UPDATE 1", "COMMIT"], ["COMMIT"])
+        assert asyncio.run(run(c, "SELECT n FROM t ORDER BY id")) == [[(6,), (6,)]]
+    assert len(db.locks) == 0 and not db.locks.has_pending
 
 
 @pytest.mark.parametrize("level", ["REPEATABLE READ", "SERIALIZABLE"])
@@ -210,9 +260,11 @@ def test_rows_only_locked_stay_locked_until_the_outcome(engine: GatedEngine) -> 
     assert asyncio.run(run(c, "SELECT n FROM t ORDER BY id")) == [[(1,), (2,)]]
 
 
-def test_a_chain_of_writers_commits_in_order(engine: GatedEngine) -> None:
+@pytest.mark.parametrize("fail_first", [False, True])
+def test_a_chain_of_writers_commits_in_order(engine: GatedEngine, fail_first: bool) -> None:
     """Ten sessions add to one row while every commit is held: each reads the one
-    before it, and all of them land."""
+    before it and is queued behind it, and all of them land - or, when the first
+    fails, none of those that read it (each expects what the one before wrote)."""
     db = Database(engine)
     sessions = [db.session() for _ in range(10)]
     asyncio.run(
@@ -220,22 +272,24 @@ def test_a_chain_of_writers_commits_in_order(engine: GatedEngine) -> None:
     )
 
     async def go() -> list[list[object]]:
+        engine.fail_gated = fail_first
         engine.gate = asyncio.Event()
         tasks = [
             asyncio.create_task(run(s, f"UPDATE t SET n = n + {i} WHERE id = 1"))
             for i, s in enumerate(sessions, 1)
         ]
-        # the first commit waits at the gate, the others wait for what they read
-        # every row lock handed over, only the table lock (kept until the outcomes) left
-        await until(
-            lambda: len(db.locks) == 1 and not any(s.waiting for s in sessions), "all updated"
-        )
-        assert engine.gated == 1
-        await asyncio.sleep(0.01)
+        # every commit is queued behind the one it read from; every row lock is
+        # handed over, only the table lock (kept until the outcomes) is left
+        await until(lambda: engine.gated == 10, "all ten commits are queued")
+        assert len(db.locks) == 1 and not any(s.waiting for s in sessions)
         assert not any(t.done() for t in tasks)
         engine.gate.set()
         return [await asyncio.wait_for(t, _WAIT) for t in tasks]
 
-    assert asyncio.run(go()) == [["UPDATE 1"]] * 10
-    assert asyncio.run(run(sessions[0], "SELECT n FROM t")) == [[(55,)]]
+    if fail_first:
+        assert asyncio.run(go()) == [["40001"]] * 10
+        assert asyncio.run(run(sessions[0], "SELECT n FROM t")) == [[(0,)]]
+    else:
+        assert asyncio.run(go()) == [["UPDATE 1"]] * 10
+        assert asyncio.run(run(sessions[0], "SELECT n FROM t")) == [[(55,)]]
     assert len(db.locks) == 0 and not db.locks.has_pending
