@@ -628,7 +628,7 @@ class Transaction:
             else Write(k, v, e)
             if type(e) is not PendingCommit
             else Write(k, v, e.commit_ts)
-            if e.settled
+            if e.commit_ts is not None
             else Write(k, v, None, exact=True, expect_value=e.writes[k])
             for k, (v, e) in (self._writes or {}).items()
         )
@@ -695,7 +695,7 @@ class Transaction:
         have an outcome: only if each key it read from one of them is a key it writes
         (`write_set` then expects exactly the value it read, so a replica rejects it
         if that commit did not write it), and none of them failed already."""
-        writes, locked = self._writes, self._locked_ts
+        writes = self._writes
         assert writes is not None
         for writer, keys in self._deps.items():
             if writer.settled:
@@ -703,7 +703,8 @@ class Transaction:
                     return False
                 continue
             for key in keys:
-                if key not in writes or locked.get(key) is not writer:
+                entry = writes.get(key)
+                if entry is None or entry[1] is not writer:  # not a write expecting it
                     return False
         return True
 
