@@ -29,6 +29,15 @@ Semantics follow PostgreSQL:
   (`Session._statement`, with `_executable`/`_parameters` overridden while
   a bound statement runs), so locking, restarts, timeouts and errors behave
   as for simple queries.
+
+Simple queries whose numeric literals differ from one call to the next run
+as *templates* (sql/literals.py has the rules): the numbers become declared
+parameters, the template is analysed once per session like a Parse (its
+plan shared with every session through `ParameterizedPlans`), and each query
+runs it bound to its own numbers, with no parse or plan of its own. A
+template that does not parse or analyse is remembered as such, and its
+queries run as they are; one whose plan would change its result type after
+DDL is dropped and the query run as it is.
 """
 
 from __future__ import annotations
@@ -40,12 +49,13 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from quorumdb.storage.errors import (
+    FeatureNotSupported,
     InFailedTransaction,
     QuorumError,
     SyntaxErrorSQL,
 )
 
-from . import ast, clientsyntax
+from . import ast, clientsyntax, literals
 from . import session as _session
 from . import types as T
 from .catalog import Catalog
@@ -188,6 +198,29 @@ def _long_plan(exe: Executable) -> bool:
     return long
 
 
+_TEMPLATE_STATEMENTS = (ast.Select, ast.Insert, ast.Update, ast.Delete)
+_TEMPLATES_PER_SESSION = 256
+
+
+class _TemplateQuery(CachedQuery):
+    """A simple query run as a template: the template's statement, bound to its numbers."""
+
+    __slots__ = ("prepared", "params", "key")
+
+    def __init__(
+        self,
+        sql: str,
+        prepared: PreparedStatement,
+        params: tuple[object, ...],
+        key: tuple[str, tuple[int, ...]],
+    ) -> None:
+        assert prepared.statement is not None
+        super().__init__(sql, (prepared.statement,))
+        self.prepared = prepared
+        self.params = params
+        self.key = key
+
+
 def _is_utility(stmt: ast.Statement) -> bool:
     """Statements the session runs without a plan (no parameters, no analysis at Parse)."""
     return (
@@ -210,6 +243,10 @@ class ClientSession(Session):
         self.superuser = "quorumdb"  # the built-in superuser's name (set by the server)
         self._binding: tuple[PreparedStatement, tuple[object, ...]] | None = None
         self._last_executable: Executable | None = None
+        # simple-query templates: (text, parameter OIDs) -> statement, or None: run as is
+        self._templates: OrderedDict[tuple[str, tuple[int, ...]], PreparedStatement | None] = (
+            OrderedDict()
+        )
 
     # ---- the hooks of Session ---------------------------------------------------------
 
@@ -224,9 +261,53 @@ class ClientSession(Session):
     def _parameters(self) -> tuple[object, ...]:
         return self._binding[1] if self._binding is not None else ()
 
+    async def _simple_query(self, sql: str) -> CachedQuery:
+        found = literals.parameterize(sql) if not self._failed else None
+        if found is None:
+            return self.db.plans.query(sql)
+        template, params, types = found
+        key = (template, tuple(t.oid for t in types))
+        templates = self._templates
+        if key in templates:
+            prepared = templates[key]
+            templates.move_to_end(key)
+        else:
+            prepared = await self._template(template, types)
+            templates[key] = prepared
+            if len(templates) > _TEMPLATES_PER_SESSION:
+                templates.popitem(last=False)
+        if prepared is None:
+            return self.db.plans.query(sql)
+        return _TemplateQuery(sql, prepared, params, key)
+
+    async def _template(
+        self, template: str, types: tuple[T.SqlType, ...]
+    ) -> PreparedStatement | None:
+        """The template analysed as a statement with these parameter types, or None if it
+        cannot stand for its queries (it does not parse or analyse, or is not DML)."""
+        catalog = await self._catalog()
+        try:
+            query = self.db.plans.query(template)
+            if len(query.statements) != 1:
+                return None
+            stmt = query.statements[0]
+            if type(stmt) not in _TEMPLATE_STATEMENTS:
+                return None
+            prepared = PreparedStatement(
+                "", template, query, stmt, types, utility=False, shared=_shared_plans(self.db)
+            )
+            prepared.analyse(catalog)
+        except QuorumError:
+            return None
+        if prepared.param_types != types:
+            return None
+        return prepared
+
     async def _statement(
         self, query: CachedQuery, index: int, stmt: ast.Statement, is_last: bool
     ) -> tuple[StatementResult, Any]:
+        if type(query) is _TemplateQuery and self._binding is None:
+            return await self._template_statement(query, is_last)
         handler = _CLIENT_UTILITY.get(type(stmt))
         if handler is None:
             self._last_executable = None
@@ -246,9 +327,26 @@ class ClientSession(Session):
             await self._end_implicit()
         return result, None
 
+    async def _template_statement(
+        self, query: _TemplateQuery, is_last: bool
+    ) -> tuple[StatementResult, Any]:
+        self._binding = (query.prepared, query.params)
+        try:
+            return await self._statement(query, 0, query.statements[0], is_last)
+        except FeatureNotSupported as exc:
+            if not exc.message.startswith("cached plan must not change"):
+                raise
+        finally:
+            self._binding = None
+        # DDL changed what the template returns: forget it, run the query as it is
+        self._templates.pop(query.key, None)
+        plain = self.db.plans.query(query.sql)
+        return await self._statement(plain, 0, plain.statements[0], is_last)
+
     def close(self) -> None:
         self.portals.clear()
         self.statements.clear()
+        self._templates.clear()
         super().close()
 
     # ---- helpers ------------------------------------------------------------------------

@@ -252,7 +252,7 @@ class Session(ControlStatements):
             pending, self._pending = self._pending, None
             pending.drain()
         try:
-            query = self.db.plans.query(sql)
+            query = await self._simple_query(sql)
         except BaseException as exc:
             raise self._fail(exc) from None
         if not query.statements:
@@ -285,6 +285,10 @@ class Session(ControlStatements):
                     # The caller abandoned the query string half-way.
                     self._txn.rollback()
                     self._txn = None
+
+    async def _simple_query(self, sql: str) -> CachedQuery:
+        """The statements of a query string (sql/client.py may run it as a template)."""
+        return self.db.plans.query(sql)
 
     async def _statement(
         self, query: CachedQuery, index: int, stmt: ast.Statement, is_last: bool

@@ -80,3 +80,33 @@ def test_named_cursor_copy_and_errors(node):
         assert cur.fetchone() == (510,)
     finally:
         conn.close()
+
+
+def test_queries_that_differ_only_in_numbers(node):
+    """psycopg2 puts the values into the query text: the server runs such queries as one
+    template with the numbers as parameters (sql/literals.py); results are the queries'."""
+    table = f"p2n_{node.name}"
+    conn = connect(node)
+    conn.autocommit = True
+    try:
+        cur = conn.cursor()
+        cur.execute(f"DROP TABLE IF EXISTS {table}")
+        cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, n int)")
+        for i in range(1, 41):
+            cur.execute(f"INSERT INTO {table} VALUES (%s, %s)", (i, i * 10))
+        for i in range(1, 41):
+            cur.execute(f"UPDATE {table} SET n = n + %s WHERE id = %s", (-i, i))
+            cur.execute(f"SELECT n, n * 1.5, n + 3000000000 FROM {table} WHERE id = %s", (i,))
+            assert cur.fetchone() == (i * 9, Decimal(i * 9) * Decimal("1.5"), i * 9 + 3000000000)
+        cur.execute(f"SELECT id, n FROM {table} WHERE n > %s ORDER BY 1 DESC LIMIT %s", (300, 2))
+        assert cur.fetchall() == [(40, 360), (39, 351)]
+        # the same query, once the column's type changed
+        cur.execute(f"DROP TABLE {table}")
+        cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, n numeric(6,2))")
+        cur.execute(f"INSERT INTO {table} VALUES (%s, %s)", (1, Decimal("2.5")))
+        cur.execute(f"SELECT n, n * 1.5, n + 3000000000 FROM {table} WHERE id = %s", (1,))
+        assert cur.fetchone() == (Decimal("2.50"), Decimal("3.750"), Decimal("3000000002.50"))
+        with pytest.raises(psycopg2.errors.DivisionByZero):
+            cur.execute(f"SELECT n / %s FROM {table} WHERE id = %s", (0, 1))
+    finally:
+        conn.close()

@@ -8,6 +8,7 @@ import msgpack
 from sqlscript import Backend, ErrorInfo, Outcome
 
 from quorumdb.sql import keys
+from quorumdb.sql.client import ClientSession
 from quorumdb.sql.engine import Command, CommandResult, ReadConsistency
 from quorumdb.sql.engine.commands import TxnCommand
 from quorumdb.sql.engine.local import LocalEngine
@@ -65,11 +66,16 @@ class QuorumBackend(Backend):
     between statements is done here the same way: while a session is idle in a
     transaction block for longer than `Session.idle_timeout()`, it is closed
     (its transaction rolled back, its locks released) and its next command gets
-    the FATAL error node/pgserver.py sends, after which it reconnects."""
+    the FATAL error node/pgserver.py sends, after which it reconnects.
 
-    def __init__(self, kind: str, path: str | None = None) -> None:
+    `client=True` gives the sessions the wire server's class (ClientSession), so
+    simple queries with numbers in them run as templates (sql/literals.py); the
+    scripts then check that path against the same expected output."""
+
+    def __init__(self, kind: str, path: str | None = None, *, client: bool = False) -> None:
         self.kind = kind
         self.path = path
+        self.client = client
         self._memory = MemoryEngine() if kind == "memory" else None
         self._rocks: RocksEngine | None = None
         self._open()
@@ -125,7 +131,11 @@ class QuorumBackend(Backend):
     def session(self, name: str) -> Session:
         s = self.sessions.get(name)
         if s is None:
-            s = self.sessions[name] = self.db.session(user="postgres", database="postgres")
+            if self.client:
+                s = ClientSession(self.db, user="postgres", database="postgres")
+            else:
+                s = self.db.session(user="postgres", database="postgres")
+            self.sessions[name] = s
         return s
 
     async def run(self, session: str, sql: str) -> list[Outcome]:

@@ -34,11 +34,15 @@ def _diff(expected: str, actual: str, path: Path) -> str:
     )
 
 
-@pytest.mark.parametrize("engine", ["memory", "rocksdb"])
+@pytest.mark.parametrize("engine", ["memory", "rocksdb", "client"])
 @pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.stem)
 def test_golden(path: Path, engine: str, tmp_path: Path) -> None:
+    """`client`: in memory, with the wire server's sessions (numbers as template parameters)."""
     script = Script.load(path)
-    backend = QuorumBackend(engine, str(tmp_path / "db"))
+    if engine == "client":
+        backend = QuorumBackend("memory", client=True)
+    else:
+        backend = QuorumBackend(engine, str(tmp_path / "db"))
 
     async def run():  # type: ignore[no-untyped-def]
         try:
