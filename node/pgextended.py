@@ -103,7 +103,11 @@ class ExtendedQueries:
         kind = type(message)
         try:
             if kind is pgwire.Execute:
-                await self._execute(message)  # type: ignore[arg-type]
+                self._statement_starts(None)
+                try:
+                    await self._execute_steps(message)  # type: ignore[arg-type]
+                finally:
+                    self._statement_ends()
             elif kind is pgwire.Bind:
                 self._bind(message)  # type: ignore[arg-type]
             elif kind is pgwire.Describe:
@@ -181,13 +185,6 @@ class ExtendedQueries:
             self._send(pgwire.no_data())
         else:
             self._send(self._encoded(columns, chosen)[2])
-
-    async def _execute(self, message: pgwire.Execute) -> None:
-        self._statement_starts(None)
-        try:
-            await self._execute_steps(message)
-        finally:
-            self._statement_ends()
 
     async def _execute_steps(self, message: pgwire.Execute) -> None:
         session = self._session
