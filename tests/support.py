@@ -15,11 +15,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["free_port", "free_ports", "wait_until", "NodeProcess", "QUORUMDB"]
+__all__ = ["free_port", "free_ports", "wait_until", "NodeProcess", "QUORUMDB", "outcomes"]
 
 QUORUMDB = [sys.executable, "-m", "quorumdb.node.cli"]
 
@@ -136,3 +136,18 @@ class NodeProcess:
                 return b"\n".join(f.read().splitlines()[-lines:]).decode(errors="replace")
         except OSError:
             return "<no log>"
+
+
+async def outcomes(session: Any, sql: str) -> list[object]:
+    """What a SQL session's `execute(sql)` gave: each statement's rows, or its tag when
+    it returned none, then the SQLSTATE of the error that ended it, if one did."""
+    from quorumdb.sql.errors import QuorumError
+
+    out: list[object] = []
+    try:
+        async for result in session.execute(sql):
+            rows = list(result.rows)
+            out.append(rows if rows else result.tag)
+    except QuorumError as exc:
+        out.append(exc.sqlstate)
+    return out

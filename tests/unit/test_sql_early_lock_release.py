@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from support import outcomes
 
 from quorumdb.sql.engine.local import LocalEngine
-from quorumdb.sql.errors import QuorumError, SerializationFailure
+from quorumdb.sql.errors import SerializationFailure
 from quorumdb.sql.session import Database, Session
 from quorumdb.storage import MVCC, MemoryEngine
 
@@ -44,16 +45,7 @@ class GatedEngine(LocalEngine):
         return await super().commit(command)
 
 
-async def run(session: Session, sql: str) -> list[object]:
-    """Tags and rows of `sql`, or the error's SQLSTATE."""
-    out: list[object] = []
-    try:
-        async for result in session.execute(sql):
-            rows = list(result.rows)
-            out.append(rows if rows else result.tag)
-    except QuorumError as exc:
-        out.append(exc.sqlstate)
-    return out
+run = outcomes
 
 
 async def until(predicate, what: str) -> None:  # type: ignore[no-untyped-def]

@@ -7,29 +7,18 @@ import asyncio
 from decimal import Decimal
 
 import pytest
+from support import outcomes
 
 from quorumdb.sql import prepared
 from quorumdb.sql.client import ClientSession
 from quorumdb.sql.engine.local import LocalEngine
-from quorumdb.sql.errors import QuorumError
 from quorumdb.sql.session import Database
 from quorumdb.storage import MVCC, MemoryEngine
 
 
 def run(session: ClientSession, sql: str) -> list[object]:
     """Rows (or the tag) of each statement, or the error's SQLSTATE."""
-
-    async def go() -> list[object]:
-        out: list[object] = []
-        try:
-            async for result in session.execute(sql):
-                rows = list(result.rows)
-                out.append(rows if rows else result.tag)
-        except QuorumError as exc:
-            out.append(exc.sqlstate)
-        return out
-
-    return asyncio.run(go())
+    return asyncio.run(outcomes(session, sql))
 
 
 def setup() -> tuple[Database, ClientSession]:
