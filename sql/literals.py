@@ -41,11 +41,11 @@ __all__ = ["parameterize"]
 
 _TOKEN = re.compile(
     r"""
-     (?P<ws>\s+)
+     (?P<ws>[\ \t\n\r\f\v]+)
     |(?P<ident>[A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_$\u0080-\U0010ffff]*)
     |(?P<qident>"(?:[^"]|"")*")
     |(?P<string>'(?:[^']|'')*')
-    |(?P<number>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)
+    |(?P<number>(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
     |(?P<op>[-+*/<>=~!@\#%^&|`?]+|::|[(),;\[\].:])
     """,
     re.VERBOSE,
@@ -138,7 +138,7 @@ def parameterize(sql: str) -> Parameterized | None:
 
 def _literal_type(text: str) -> tuple[T.SqlType, object] | None:
     """PostgreSQL's type and value of a numeric literal (make_const's rules)."""
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         value = int(text)
         if value <= _INT4_MAX:
             return T.INT4, value

@@ -81,6 +81,8 @@ def test_column_positions_stay() -> None:
         "WITH q AS (SELECT 5) SELECT * FROM q",
         "SELECT 'no numbers'",
         "SELECT 'unterminated",
+        "SELECT \u0663",  # a digit to Python, not to PostgreSQL
+        "SELECT\u00a05",  # a no-break space is not whitespace to PostgreSQL
         "SELECT " + "1 + " * 2000 + "1",  # too long to be worth a template
     ],
 )
