@@ -36,8 +36,8 @@ parameters, the template is analysed once per session like a Parse (its
 plan shared with every session through `ParameterizedPlans`), and each query
 runs it bound to its own numbers, with no parse or plan of its own. A
 template that does not parse or analyse is remembered as such, and its
-queries run as they are; one whose plan would change its result type after
-DDL is dropped and the query run as it is.
+queries run as they are; one that DDL leaves unplannable, or returning other
+types, is dropped and the query run as it is (with the query's own errors).
 """
 
 from __future__ import annotations
@@ -49,7 +49,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from quorumdb.storage.errors import (
-    FeatureNotSupported,
     InFailedTransaction,
     QuorumError,
     SyntaxErrorSQL,
@@ -202,6 +201,11 @@ _TEMPLATE_STATEMENTS = (ast.Select, ast.Insert, ast.Update, ast.Delete)
 _TEMPLATES_PER_SESSION = 256
 
 
+class _StaleTemplate(Exception):
+    """A template could not be planned again under the current catalog (not an error
+    any client sees: the query then runs as written)."""
+
+
 class _TemplateQuery(CachedQuery):
     """A simple query run as a template: the template's statement, bound to its numbers."""
 
@@ -252,7 +256,14 @@ class ClientSession(Session):
 
     def _executable(self, query: CachedQuery, index: int, catalog: Catalog) -> Executable:
         if self._binding is not None:
-            exe = self._binding[0].executable(catalog)
+            try:
+                exe = self._binding[0].executable(catalog)
+            except QuorumError:
+                if type(query) is _TemplateQuery:
+                    # a re-plan after DDL failed: the error (its position, even whether
+                    # there is one) is the query's to give, not the template's
+                    raise _StaleTemplate from None
+                raise
         else:
             exe = super()._executable(query, index, catalog)
         self._last_executable = exe
@@ -333,12 +344,12 @@ class ClientSession(Session):
         self._binding = (query.prepared, query.params)
         try:
             return await self._statement(query, 0, query.statements[0], is_last)
-        except FeatureNotSupported as exc:
-            if not exc.message.startswith("cached plan must not change"):
-                raise
+        except _StaleTemplate:
+            pass
         finally:
             self._binding = None
-        # DDL changed what the template returns: forget it, run the query as it is
+        # DDL left the template unplannable, or returning other types: forget it and run
+        # the query as it is
         self._templates.pop(query.key, None)
         plain = self.db.plans.query(query.sql)
         return await self._statement(plain, 0, plain.statements[0], is_last)

@@ -12,6 +12,7 @@ from support import outcomes
 from quorumdb.sql import prepared
 from quorumdb.sql.client import ClientSession
 from quorumdb.sql.engine.local import LocalEngine
+from quorumdb.sql.errors import QuorumError
 from quorumdb.sql.session import Database
 from quorumdb.storage import MVCC, MemoryEngine
 
@@ -84,3 +85,24 @@ def test_errors_and_aborted_blocks_are_those_of_the_query() -> None:
     assert run(s, "SELECT n FROM t WHERE id = 2") == ["25P02"]
     assert run(s, "ROLLBACK") == ["ROLLBACK"]
     assert run(s, "SELECT n FROM t WHERE id = 2") == [[(20,)]]
+
+
+def test_an_error_after_ddl_is_the_querys_own() -> None:
+    """A template that no longer plans is not what fails: the query is, with the
+    position of the error in its own text."""
+    _, s = setup()
+    assert run(s, "SELECT id FROM t WHERE id = 3 AND n = 30") == [[(3,)]]
+    run(s, "ALTER TABLE t DROP COLUMN n")
+    sql = "SELECT id FROM t WHERE id = 123456789 AND n = 1"
+
+    async def error() -> QuorumError:
+        try:
+            async for _ in s.execute(sql):
+                pass
+        except QuorumError as exc:
+            return exc
+        raise AssertionError("no error")
+
+    exc = asyncio.run(error())
+    assert exc.sqlstate == "42703" and exc.position == sql.index(" n = ") + 2
+    assert run(s, "SELECT id FROM t WHERE id = 3") == [[(3,)]]
