@@ -407,16 +407,7 @@ class _Connection(StartupPhase, ExtendedQueries, CopyProtocol, PasswordAuthentic
                 await self._message_failed(exc)
                 continue
             kind = type(message)
-            if kind is pgwire.Bind and self._extended_supported and not self._skip_until_sync:
-                # Bind does no I/O: no coroutine of its own (a prepared statement's
-                # every execution starts with one)
-                try:
-                    self._bind(message)  # type: ignore[arg-type]
-                except ProtocolViolation:
-                    raise
-                except QuorumError as exc:
-                    await self._extended_failed(exc)
-            elif kind in _EXTENDED_MESSAGES:
+            if kind in _EXTENDED_MESSAGES:
                 if self._skip_until_sync:
                     pass  # after an error in an extended-protocol exchange, discard until Sync
                 elif self._extended_supported:

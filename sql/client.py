@@ -310,8 +310,6 @@ class ClientSession(Session):
             prepared.analyse(catalog)
         except QuorumError:
             return None
-        if prepared.param_types != types:
-            return None
         return prepared
 
     async def _statement(

@@ -71,15 +71,14 @@ def table_lock_key(table_id: int) -> bytes:
 class PendingCommit:
     """A transaction between handing its row locks over (`LockManager.hand_over`)
     and its commit's outcome: what it wrote, and, once settled, its commit
-    timestamp or the error it failed with."""
+    timestamp (None if it did not commit)."""
 
-    __slots__ = ("owner", "writes", "commit_ts", "error", "_done")
+    __slots__ = ("owner", "writes", "commit_ts", "_done")
 
     def __init__(self, owner: int, writes: dict[bytes, bytes | None]) -> None:
         self.owner = owner
         self.writes = writes
-        self.commit_ts: int | None = None
-        self.error: BaseException | None = None
+        self.commit_ts: int | None = None  # None once settled: it did not commit
         self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     @property
@@ -102,8 +101,8 @@ class PendingCommit:
             )
         return future
 
-    def settle(self, commit_ts: int | None, error: BaseException | None) -> None:
-        self.commit_ts, self.error = commit_ts, error
+    def settle(self, commit_ts: int | None) -> None:
+        self.commit_ts = commit_ts
         if not self._done.done():
             self._done.set_result(None)
 
@@ -304,9 +303,7 @@ class LockManager:
                     self._grant(key, lock)
         return commit
 
-    def settle(
-        self, commit: PendingCommit, commit_ts: int | None, error: BaseException | None
-    ) -> None:
+    def settle(self, commit: PendingCommit, commit_ts: int | None) -> None:
         """`commit`'s outcome is known: its writes stop being pending, and whoever
         read them or waits for them learns the outcome."""
         pending = self._pending
@@ -314,7 +311,7 @@ class LockManager:
             entry = pending.get(key)
             if entry is not None and entry[1] is commit:
                 del pending[key]
-        commit.settle(commit_ts, error)
+        commit.settle(commit_ts)
 
     def release_all(self, owner: int) -> None:
         """The owner's transaction ended: drop its locks and wake whoever is next."""

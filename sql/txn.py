@@ -73,6 +73,7 @@ from quorumdb.storage.errors import (
     ProgramLimitExceeded,
     QuorumError,
     SerializationFailure,
+    read_did_not_commit,
 )
 from quorumdb.storage.mvcc import ReadRange, Write, WriteSet
 
@@ -622,16 +623,7 @@ class Transaction:
 
     def write_set(self) -> WriteSet:
         """What `commit` would send: writes in key order, plus the read set if SERIALIZABLE."""
-        writes = tuple(
-            Write(k, v, None, fresh=True)
-            if e == _FRESH
-            else Write(k, v, e)
-            if type(e) is not PendingCommit
-            else Write(k, v, e.commit_ts)
-            if e.commit_ts is not None
-            else Write(k, v, None, exact=True, expect_value=e.writes[k])
-            for k, (v, e) in (self._writes or {}).items()
-        )
+        writes = tuple(_write(k, v, e) for k, (v, e) in (self._writes or {}).items())
         return WriteSet(writes, tuple(self._reads) if self._reads else ())
 
     # ---- end -------------------------------------------------------------------------
@@ -667,13 +659,13 @@ class Transaction:
             commit_ts = result.raise_error()
             self.state = TxnState.COMMITTED
             if handed is not None:
-                locks.settle(handed, commit_ts, None)  # type: ignore[union-attr]
+                locks.settle(handed, commit_ts)  # type: ignore[union-attr]
                 handed = None
             return commit_ts
-        except BaseException as exc:
+        except BaseException:
             self.state = TxnState.ROLLED_BACK
             if handed is not None:
-                locks.settle(handed, None, exc)  # type: ignore[union-attr]
+                locks.settle(handed, None)  # type: ignore[union-attr]
             raise
         finally:
             self._finish()
@@ -714,10 +706,7 @@ class Transaction:
             if not writer.settled:
                 await writer.waiter()
             if not writer.committed:
-                raise SerializationFailure(
-                    "could not serialize access due to concurrent update",
-                    detail="A transaction whose uncommitted changes this one read did not commit.",
-                )
+                raise read_did_not_commit()
 
     def commit_read_only(self) -> None:
         """`commit` of a transaction that wrote nothing: nothing to replicate, so
@@ -792,3 +781,16 @@ def _merge(
         if nxt[1] is not None:
             yield nxt  # type: ignore[misc]
         nxt = next(pending, None)
+
+
+def _write(key: bytes, value: bytes | None, expect: object) -> Write:
+    """A buffered write as the command carries it: blind into fresh storage, expecting a
+    version, or expecting a pending commit's version once known and, until then,
+    exactly the value it wrote (see the module docstring)."""
+    if expect == _FRESH:
+        return Write(key, value, None, fresh=True)
+    if type(expect) is not PendingCommit:
+        return Write(key, value, expect)  # type: ignore[arg-type]
+    if expect.commit_ts is not None:
+        return Write(key, value, expect.commit_ts)
+    return Write(key, value, None, exact=True, expect_value=expect.writes[key])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 __all__ = [
     "QuorumError",
+    "read_did_not_commit",
     "SyntaxErrorSQL",
     "UndefinedTable",
     "UndefinedColumn",
@@ -157,6 +158,15 @@ class SerializationFailure(QuorumError):
     """A write set's expected versions no longer hold (raised alike on every replica)."""
 
     sqlstate = "40001"
+
+
+def read_did_not_commit() -> SerializationFailure:
+    """40001 for a commit that read another's uncommitted writes which did not commit
+    (early lock release, sql/txn.py; `Write.exact` on a replica)."""
+    return SerializationFailure(
+        "could not serialize access due to concurrent update",
+        detail="A transaction whose uncommitted changes this one read did not commit.",
+    )
 
 
 class DeadlockDetected(QuorumError):

@@ -50,7 +50,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from .engine import Batch, KVEngine
-from .errors import SerializationFailure
+from .errors import SerializationFailure, read_did_not_commit
 
 __all__ = [
     "MVCC",
@@ -280,11 +280,7 @@ class MVCC:
             elif write.exact:
                 current = written[key] if written and key in written else self.get(key, TS_MAX)
                 if current != write.expect_value:
-                    raise SerializationFailure(
-                        "could not serialize access due to concurrent update",
-                        detail="A transaction whose uncommitted changes this one read did not "
-                        "commit.",
-                    )
+                    raise read_did_not_commit()
         for read in write_set.reads:
             if self.changed_since(read.start, read.end, read.read_ts) is not None:
                 raise SerializationFailure(
