@@ -19,7 +19,9 @@ Invariants:
   ErrorResponse is flushed at once (as PostgreSQL does) so a client that
   waits for a reply before sending Sync sees it.
 * Nothing is flushed between messages otherwise: a pipelining client gets
-  one write per Sync (or per `_FLUSH_BYTES` of rows, or at Flush).
+  one write per Sync (or per `_FLUSH_BYTES` of rows, or at Flush). A Sync's
+  reply goes out at the event loop's next iteration (`_Replies` in
+  node/pgserver.py), so the Syncs of one read share a write.
 * The SQL semantics (transactions, portals, parameter decoding) belong to
   the session (`quorumdb.sql.client.ClientSession`); this module only maps
   messages to its calls and its answers to messages.
@@ -87,6 +89,7 @@ class ExtendedQueries:
     _skip_until_sync: bool
     _send: Any
     _flush: Any
+    _reply: Any
     _ready: Any
     _fields: Any
     _stream_rows: Any
@@ -236,5 +239,5 @@ class ExtendedQueries:
                 self._send(pgwire.error_response_for(InternalError("internal error at Sync")))
                 raise
         self._ready()
-        await self._flush()
+        await self._reply()
 

@@ -31,6 +31,14 @@ Invariants:
   ReadyForQuery, or every `_FLUSH_BYTES` while streaming a large result),
   each write followed by `drain()` so a slow reader applies backpressure
   instead of growing our memory.
+* A reply that ends with ReadyForQuery outside a transaction block is
+  written at the start of the event loop's next iteration (`_Replies`),
+  together with the replies of every other session that ran in this one, as
+  Redis writes its replies just before it polls again: a client's threads are
+  woken once per burst of replies instead of once per reply, and each wake-up
+  of a thread on another CPU is costly. It is written at once instead inside
+  a transaction block (locks may be held), when it is large or the client is
+  not reading (backpressure), and before the connection closes.
 * Backend pid/secret pairs are unique per live connection; `BackendRegistry`
   maps them back to the connection for CancelRequest, and `RelayedKeys`
   (node/pgproxy.py) maps the keys of relayed sessions to their leader.
@@ -197,6 +205,25 @@ _EXTENDED_MESSAGES = frozenset(
 _COPY_MESSAGES = frozenset({pgwire.CopyData, pgwire.CopyDone, pgwire.CopyFail})
 
 
+class _Replies:
+    """The connections whose reply waits for the event loop's next iteration
+    (`_Connection._reply`): one callback writes them all, in the order they
+    became ready."""
+
+    def __init__(self) -> None:
+        self._due: list[_Connection] = []
+
+    def add(self, connection: _Connection) -> None:
+        if not self._due:
+            asyncio.get_running_loop().call_soon(self._write)
+        self._due.append(connection)
+
+    def _write(self) -> None:
+        due, self._due = self._due, []
+        for connection in due:
+            connection.write_reply()
+
+
 class _ClientGone(Exception):
     """The socket broke under us."""
 
@@ -227,6 +254,8 @@ class _Connection(StartupPhase, ExtendedQueries, CopyProtocol, PasswordAuthentic
         self._parser = pgwire.FrontendParser()
         self._out: list[bytes] = []
         self._out_bytes = 0
+        self._reply_due = False  # in `PgServer.replies`, to be written next iteration
+        self._status = "I"  # the transaction status of the last ReadyForQuery
         self._session: SqlSession | None = None
         self._announced: dict[str, str] = {}
         self._reported: Mapping[str, str] | None = None  # the last `parameter_status()` seen
@@ -277,6 +306,42 @@ class _Connection(StartupPhase, ExtendedQueries, CopyProtocol, PasswordAuthentic
                 await writer.drain()
         except (ConnectionError, OSError) as exc:
             raise _ClientGone(str(exc)) from exc
+
+    async def _reply(self) -> None:
+        """End of a request batch (ReadyForQuery): hand the output to `_Replies`, or
+        write it now: inside a transaction block (the session may hold locks that
+        others wait for, and its next statement waits for this reply), or, with
+        backpressure, when it is large or the client has unread output already."""
+        if not self._out:
+            return
+        if (
+            self._status == "I"
+            and self._out_bytes < _FLUSH_BYTES
+            and not self._writer.transport.get_write_buffer_size()
+        ):
+            if not self._reply_due:
+                self._reply_due = True
+                self._server.replies.add(self)
+            return
+        await self._flush()
+
+    def write_reply(self) -> None:
+        """Write the buffered output without waiting (called by `_Replies`, and before
+        closing). A client that is gone loses it; its connection ends at its next
+        read."""
+        self._reply_due = False
+        if not self._out:
+            return
+        data = b"".join(self._out)
+        self._out.clear()
+        self._out_bytes = 0
+        transport = self._writer.transport
+        if transport.is_closing():
+            return
+        try:
+            transport.write(data)
+        except (ConnectionError, OSError) as exc:
+            log.debug("reply not written: %s", exc, extra=self._fields())
 
     async def _fatal(self, error: QuorumError) -> None:
         """Best effort: tell the client why we hang up. It may be gone already."""
@@ -375,6 +440,7 @@ class _Connection(StartupPhase, ExtendedQueries, CopyProtocol, PasswordAuthentic
                     await closed
             except Exception:
                 log.exception("closing the session failed", extra=self._fields())
+        self.write_reply()
         self._writer.close()
         try:
             # Closing waits for unsent output; a client that stopped reading loses it.
@@ -439,7 +505,7 @@ class _Connection(StartupPhase, ExtendedQueries, CopyProtocol, PasswordAuthentic
     async def _message_failed(self, error: QuorumError) -> None:
         self._send(pgwire.error_response_for(error))
         self._ready()
-        await self._flush()
+        await self._reply()
 
     def _ready(self) -> None:
         session = self._session
@@ -452,7 +518,8 @@ class _Connection(StartupPhase, ExtendedQueries, CopyProtocol, PasswordAuthentic
                     self._send(pgwire.parameter_status(name, value))
             self._announced = dict(current)
         self._reported = current
-        self._send(pgwire.ready_for_query(session.transaction_status))
+        self._status = session.transaction_status
+        self._send(pgwire.ready_for_query(self._status))
 
     async def _simple_query(self, sql: str) -> None:
         session = self._session
@@ -479,7 +546,7 @@ class _Connection(StartupPhase, ExtendedQueries, CopyProtocol, PasswordAuthentic
                 await aclose()
             self._statement_ends()
         self._ready()
-        await self._flush()
+        await self._reply()
 
     def _statement_failed(self, error: QuorumError) -> None:
         self._send(pgwire.error_response_for(error))
@@ -650,6 +717,7 @@ class PgServer:
         self.max_connections = max_connections
         self.shutdown_grace = shutdown_grace
         self.registry = BackendRegistry()
+        self.replies = _Replies()
         self.closing = False
         self._listener: asyncio.Server | None = None
         self._tasks: dict[asyncio.Task[None], _Connection] = {}

@@ -406,6 +406,45 @@ def test_terminate_closes_cleanly_and_rolls_back(server, db):
     assert db.sessions[0].status_at_close == "T"
 
 
+def test_a_reply_pending_at_terminate_is_written_before_the_close(server, db):
+    # The reply to a query is written at the event loop's next iteration; a Terminate
+    # in the same read closes the connection first, and the reply must not be lost.
+    with connect(server) as client:
+        client.send(query_message("rows 2") + terminate_message())
+        assert kinds([client.read_message() for _ in range(5)]) == "TDDCZ"
+        assert client.at_eof()
+    wait_until(lambda: db.sessions[0].closed, message="session closed")
+
+
+def test_the_replies_to_one_read_share_one_write(server):
+    writes: list[int] = []
+
+    def count_writes() -> None:
+        (connection,) = server.server._tasks.values()  # noqa: SLF001 - observing the transport
+        transport = connection._writer.transport  # noqa: SLF001
+        write = transport.write
+
+        def counted(data: bytes) -> None:
+            writes.append(len(data))
+            write(data)
+
+        transport.write = counted
+
+    with connect(server) as client:
+        server.call(count_writes)
+        client.send(b"".join(query_message(f"rows {n}") for n in range(1, 21)))
+        replies = [client.read_until_ready() for _ in range(20)]
+        assert [len(reply) for reply in replies] == [n + 3 for n in range(1, 21)]
+        assert len(writes) == 1, writes
+        # A lone query is answered as promptly as ever.
+        assert kinds(client.query("rows 1")) == "TDCZ"
+        assert len(writes) == 2
+        # Inside a transaction block (locks may be held) every reply is written at once.
+        client.send(query_message("begin") + query_message("rows 1") + query_message("rows 2"))
+        assert [kinds(client.read_until_ready()) for _ in range(3)] == ["CZ", "TDCZ", "TDDCZ"]
+        assert len(writes) == 5
+
+
 def test_client_vanishing_mid_transaction_closes_the_session(server, db):
     client = connect(server)
     client.query("begin")
