@@ -221,7 +221,10 @@ class _Replies:
     def _write(self) -> None:
         due, self._due = self._due, []
         for connection in due:
-            connection.write_reply()
+            try:
+                connection.write_reply()
+            except Exception:  # one broken transport must not hold back the others
+                log.exception("writing a reply failed", extra=connection._fields())
 
 
 class _ClientGone(Exception):

@@ -32,7 +32,7 @@ from pgclient import (
 )
 from support import wait_until
 
-from quorumdb.node.pgserver import PgServer
+from quorumdb.node.pgserver import PgServer, _Replies
 from quorumdb.storage.errors import QuorumError
 
 
@@ -443,6 +443,31 @@ def test_the_replies_to_one_read_share_one_write(server):
         client.send(query_message("begin") + query_message("rows 1") + query_message("rows 2"))
         assert [kinds(client.read_until_ready()) for _ in range(3)] == ["CZ", "TDCZ", "TDDCZ"]
         assert len(writes) == 5
+
+
+def test_a_reply_that_cannot_be_written_does_not_hold_back_the_others():
+    written: list[str] = []
+
+    class Connection:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def write_reply(self) -> None:
+            if self.name == "broken":
+                raise RuntimeError("transport in a bad state")
+            written.append(self.name)
+
+        def _fields(self) -> dict[str, object]:
+            return {}
+
+    async def burst() -> None:
+        replies = _Replies()
+        for name in ("first", "broken", "last"):
+            replies.add(Connection(name))  # type: ignore[arg-type]
+        await asyncio.sleep(0)  # the loop's next iteration writes them
+
+    asyncio.run(burst())
+    assert written == ["first", "last"]
 
 
 def test_client_vanishing_mid_transaction_closes_the_session(server, db):
