@@ -257,8 +257,6 @@ class _Connection(StartupPhase, ExtendedQueries, CopyProtocol, PasswordAuthentic
         self._parser = pgwire.FrontendParser()
         self._out: list[bytes] = []
         self._out_bytes = 0
-        self._reply_due = False  # in `PgServer.replies`, to be written next iteration
-        self._status = "I"  # the transaction status of the last ReadyForQuery
         self._session: SqlSession | None = None
         self._announced: dict[str, str] = {}
         self._reported: Mapping[str, str] | None = None  # the last `parameter_status()` seen
@@ -293,12 +291,17 @@ class _Connection(StartupPhase, ExtendedQueries, CopyProtocol, PasswordAuthentic
         self._out.append(message)
         self._out_bytes += len(message)
 
+    def _take_output(self) -> bytes:
+        out = self._out
+        data = b"".join(out) if len(out) > 1 else out[0]
+        out.clear()
+        self._out_bytes = 0
+        return data
+
     async def _flush(self) -> None:
         if not self._out:
             return
-        data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
-        self._out.clear()
-        self._out_bytes = 0
+        data = self._take_output()
         writer = self._writer
         try:
             writer.write(data)
@@ -317,14 +320,14 @@ class _Connection(StartupPhase, ExtendedQueries, CopyProtocol, PasswordAuthentic
         backpressure, when it is large or the client has unread output already."""
         if not self._out:
             return
+        session = self._session
         if (
-            self._status == "I"
+            session is not None
+            and session.transaction_status == "I"
             and self._out_bytes < _FLUSH_BYTES
             and not self._writer.transport.get_write_buffer_size()
         ):
-            if not self._reply_due:
-                self._reply_due = True
-                self._server.replies.add(self)
+            self._server.replies.add(self)  # a second entry finds nothing left to write
             return
         await self._flush()
 
@@ -332,12 +335,9 @@ class _Connection(StartupPhase, ExtendedQueries, CopyProtocol, PasswordAuthentic
         """Write the buffered output without waiting (called by `_Replies`, and before
         closing). A client that is gone loses it; its connection ends at its next
         read."""
-        self._reply_due = False
         if not self._out:
             return
-        data = b"".join(self._out)
-        self._out.clear()
-        self._out_bytes = 0
+        data = self._take_output()
         transport = self._writer.transport
         if transport.is_closing():
             return
@@ -521,8 +521,7 @@ class _Connection(StartupPhase, ExtendedQueries, CopyProtocol, PasswordAuthentic
                     self._send(pgwire.parameter_status(name, value))
             self._announced = dict(current)
         self._reported = current
-        self._status = session.transaction_status
-        self._send(pgwire.ready_for_query(self._status))
+        self._send(pgwire.ready_for_query(session.transaction_status))
 
     async def _simple_query(self, sql: str) -> None:
         session = self._session
