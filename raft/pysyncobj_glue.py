@@ -43,7 +43,14 @@ reason:
 6. **One clock.** pysyncobj's timers use CLOCK_MONOTONIC_RAW, not
    `time.monotonic` (they differ by a growing offset), so everything in
    raft/ that is compared with them uses `clock` from here.
-7. **Accessors** for the private state the rest of raft/ needs (`CoreView`
+7. **No deflate on the wire.** pysyncobj's TcpConnection sends every message as
+   ``zlib.compress(pickle, 3)``; zlib's set-up alone makes that 25-70 us per small
+   message (measured: 69 us for a 533-byte append_entries, against 1 us to pickle
+   it), paid on the Raft thread under the GIL for every message both ways.
+   `_install_stored_deflate` gives ``pysyncobj.tcp_connection`` a ``zlib`` whose
+   `compress` writes the same format, a zlib stream, in *stored* (uncompressed)
+   blocks: a few microseconds, and any pysyncobj peer still reads it.
+8. **Accessors** for the private state the rest of raft/ needs (`CoreView`
    for the leadership guard, status fields), so no other module touches a
    ``_SyncObj__`` name.
 
@@ -55,10 +62,14 @@ from __future__ import annotations
 
 import logging
 import queue
+import struct
+import types
+import zlib
 from collections.abc import Callable, Hashable
 from typing import Any
 
 import pysyncobj.pickle as pysyncobj_pickle
+import pysyncobj.tcp_connection as _tcp_connection_module
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjException, replicated
 from pysyncobj import syncobj as _syncobj_module
 from pysyncobj.config import SERIALIZER_STATE
@@ -111,6 +122,41 @@ def _install_journal_hook() -> None:
 
 
 _install_journal_hook()
+
+_STORED_BLOCK = 0xFFFF  # the largest stored deflate block
+_STORED_HEADER = struct.Struct("<BHH")  # BFINAL/BTYPE=00, LEN, NLEN
+_ADLER = struct.Struct(">I")
+
+
+def stored_deflate(data: bytes, level: int = -1) -> bytes:
+    """`data` as a zlib stream (RFC 1950) of stored deflate blocks (RFC 1951, 3.2.4):
+    what ``zlib.compress(data, 0)`` produces, without zlib's set-up cost. `level` is
+    accepted for `zlib.compress`'s signature and ignored."""
+    view = memoryview(data)
+    size = len(view)
+    parts: list[bytes | memoryview] = [b"\x78\x01"]  # deflate, 32 KiB window, no dictionary
+    start = 0
+    while True:
+        chunk = view[start : start + _STORED_BLOCK]
+        start += len(chunk)
+        parts.append(_STORED_HEADER.pack(start >= size, len(chunk), len(chunk) ^ 0xFFFF))
+        parts.append(chunk)
+        if start >= size:
+            break
+    parts.append(_ADLER.pack(zlib.adler32(view)))
+    return b"".join(parts)
+
+
+def _install_stored_deflate() -> None:
+    if getattr(_tcp_connection_module.zlib, "quorumdb_hook", False):
+        return
+    stand_in = types.SimpleNamespace(
+        compress=stored_deflate, decompress=zlib.decompress, quorumdb_hook=True
+    )
+    _tcp_connection_module.zlib = stand_in  # type: ignore[assignment]
+
+
+_install_stored_deflate()
 
 
 def _never_called(*_: object) -> None:  # pragma: no cover
