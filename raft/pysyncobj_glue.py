@@ -53,7 +53,8 @@ reason:
    and any pysyncobj peer still reads it. Larger messages (bulk loads, snapshot
    chunks) are still deflated: TcpConnection copies its whole read and write
    buffers for every chunk it moves, so sending them uncompressed doubled the
-   time of ``pgbench -i`` (2.95 s -> 6.25 s at scale 1).
+   time of ``pgbench -i`` (2.95 s -> 6.25 s at scale 1). The stand-in is
+   process-wide; since the format is unchanged, nothing else can tell.
 8. **Accessors** for the private state the rest of raft/ needs (`CoreView`
    for the leadership guard, status fields), so no other module touches a
    ``_SyncObj__`` name.
