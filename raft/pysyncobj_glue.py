@@ -133,10 +133,9 @@ _STORED_HEADER = struct.Struct("<BHH")  # BFINAL/BTYPE=00, LEN, NLEN
 _ADLER = struct.Struct(">I")
 
 
-def stored_deflate(data: bytes, level: int = -1) -> bytes:
+def stored_deflate(data: bytes) -> bytes:
     """`data` as a zlib stream (RFC 1950) of stored deflate blocks (RFC 1951, 3.2.4):
-    what ``zlib.compress(data, 0)`` produces, without zlib's set-up cost. `level` is
-    accepted for `zlib.compress`'s signature and ignored."""
+    what ``zlib.compress(data, 0)`` produces, without zlib's set-up cost."""
     view = memoryview(data)
     size = len(view)
     parts: list[bytes | memoryview] = [b"\x78\x01"]  # deflate, 32 KiB window, no dictionary
